@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo bench clean
+.PHONY: all setup configure build test demo bench thread-safety clean
 
 all: build
 
@@ -28,5 +28,11 @@ demo: build
 bench: build
 	benchmarks/run.sh $(BUILD_DIR)
 
+# Clang's -Wthread-safety over our libraries (STYLE.md section 7); CI runs it.
+thread-safety: setup
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-Wthread-safety -Werror=thread-safety"
+	cmake --build $(BUILD_DIR)-clang -j $(JOBS) --target dtabd_storage dtabd_cli
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-clang
