@@ -23,6 +23,11 @@ Dtab Dtab::Concat(const Dtab& other) const {
 }
 
 void Dtab::Append(const Dtab& other) {
+  if (&other == this) {  // insert() must not read from the vector it grows
+    const std::vector<Dentry> copy = dentries_;
+    dentries_.insert(dentries_.end(), copy.begin(), copy.end());
+    return;
+  }
   dentries_.insert(dentries_.end(), other.dentries_.begin(), other.dentries_.end());
 }
 

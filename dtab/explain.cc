@@ -3,6 +3,7 @@
 #include <charconv>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace dtabd::dtab {
@@ -85,6 +86,13 @@ class Explainer {
     });
     DelegateNode step = MakeNode(Kind::kDelegate, shown, dentry);
     if (matches.empty() || (matches.size() == 1 && matches.front().second.is_neg())) {
+      // Like Bind, the namer lookup is one more level.
+      if (depth + 1 > interpreter_.options().max_depth) {
+        DelegateNode n = MakeNode(Kind::kException, shown, std::nullopt);
+        n.message = "Max recursion level reached.";
+        step.children.push_back(std::move(n));
+        return step;
+      }
       step.children.push_back(FromNamers(path, shown));
     } else if (matches.size() == 1) {
       step.children.push_back(FromTree(shown, *matches.front().first, matches.front().second,
@@ -176,13 +184,27 @@ void AppendWeight(double w, std::string* out) {
   out->append(s);
 }
 
+// linkerd's JSON path of a node: a fail node shows "!" unless its name is
+// under /$/fail, and a neg node for the empty path shows "~".
+absl::string_view JsonPath(const DelegateNode& n) {
+  const absl::string_view path = n.path;
+  if (n.kind == Kind::kFail && !(absl::StartsWith(path, "/$/fail") &&
+                                 (path.size() == 7 || path[7] == '/'))) {
+    return "!";
+  }
+  if (n.kind == Kind::kNeg && path == "/") {
+    return "~";
+  }
+  return path;
+}
+
 void AppendNode(const DelegateNode& n, const AddrRenderer& addr, std::string* out) {
   static constexpr const char* kTypes[] = {"delegate", "alt",  "union", "leaf",
                                            "neg",      "fail", "empty", "exception"};
   out->append("{\"type\":\"");
   out->append(kTypes[static_cast<int>(n.kind)]);
   out->append("\",\"path\":");
-  AppendJsonString(n.path, out);
+  AppendJsonString(JsonPath(n), out);
   out->append(",\"dentry\":");
   if (n.dentry) {
     out->append("{\"prefix\":");
@@ -303,6 +325,14 @@ void AppendJsonString(absl::string_view s, std::string* out) {
         n = 0;
       }
       bool ok = n > 0 && i + n <= s.size();
+      if (ok) {
+        // The second byte's range excludes overlongs (E0, F0), UTF-16
+        // surrogates (ED) and code points above U+10FFFF (F4).
+        const auto c1 = static_cast<unsigned char>(s[i + 1]);
+        const unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        ok = c1 >= lo && c1 <= hi;
+      }
       for (size_t k = 1; ok && k < n; ++k) {
         ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
       }

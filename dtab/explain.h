@@ -51,6 +51,8 @@ using AddrRenderer = std::function<std::optional<std::string>(const BoundName&)>
 
 // The node as linkerd's delegator JSON, compact, keys in linkerd's order:
 // {"type":..,"path":..,"dentry":{"prefix":..,"dst":..}|null, ...}.
+// As in linkerd, a fail node's "path" is "!" unless the name is under
+// /$/fail, and a neg node for the empty path shows "~".
 std::string ToDelegatorJson(const DelegateNode& node, const AddrRenderer& addr = nullptr);
 
 // Appends `s` as a JSON string literal (quotes included). Invalid UTF-8 is

@@ -72,7 +72,9 @@ MatchList IndexedDtab::Matches(const Path& path) const {
       stack.emplace_back(node->wildcard.get(), depth + 1);
     }
   }
-  std::sort(out.begin(), out.end(), std::greater<uint32_t>());
+  if (out.size() > 1) {
+    std::sort(out.begin(), out.end(), std::greater<uint32_t>());
+  }
   return out;
 }
 
@@ -102,28 +104,22 @@ NameTree<Path> AppendResidual(const NameTree<Path>& dst, const Path& path, size_
 }
 
 NameTree<Path> DtabView::Lookup(const Path& path) const {
-  std::vector<NameTree<Path>> matches;
-  NameTree<Path> first;
-  size_t count = 0;
-  ForEachMatch(path, [&](const Dentry& d) {
-    NameTree<Path> t = AppendResidual(d.dst, path, d.prefix.size());
-    if (count == 0) {
-      first = std::move(t);
-    } else {
-      if (count == 1) {
-        matches.push_back(std::move(first));
-      }
-      matches.push_back(std::move(t));
-    }
-    ++count;
-  });
-  if (count == 0) {
+  // Collect the matches first so that the Alt's vector is allocated once,
+  // at its final size. The pointers point into the layers.
+  absl::InlinedVector<const Dentry*, 8> matches;
+  ForEachMatch(path, [&](const Dentry& d) { matches.push_back(&d); });
+  if (matches.empty()) {
     return NameTree<Path>::Neg();
   }
-  if (count == 1) {
-    return first;
+  if (matches.size() == 1) {
+    return AppendResidual(matches.front()->dst, path, matches.front()->prefix.size());
   }
-  return NameTree<Path>::Alt(std::move(matches));
+  std::vector<NameTree<Path>> alts;
+  alts.reserve(matches.size());
+  for (const Dentry* d : matches) {
+    alts.push_back(AppendResidual(d->dst, path, d->prefix.size()));
+  }
+  return NameTree<Path>::Alt(std::move(alts));
 }
 
 Dtab DtabView::Flatten() const {

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -16,19 +17,49 @@ class Interpreter::Binder {
 
   int ignored_branch_errors() const { return ignored_branch_errors_; }
 
+  // Equivalent to BindTree(dtab_.Lookup(path), depth + 1) when the lookup
+  // does not defer to the namers, but builds the Alt of the matching
+  // destinations lazily: each destination (with the residual appended) is
+  // made only when the alternatives before it bound to Neg, and no Alt
+  // vector is allocated (hot path; STYLE.md section 5).
   absl::StatusOr<NameTree<BoundName>> BindPath(const Path& path, int depth) {
     if (TooDeep(depth)) {
       return MaxDepthError();
     }
-    NameTree<Path> rewritten = dtab_.Lookup(path);
-    if (DefersToNamers(rewritten)) {
+    // The matching dentries of the concatenated dtab, latest first, as
+    // DtabView::Lookup visits them. Points into the view's layers.
+    absl::InlinedVector<const Dentry*, 8> matches;
+    for (size_t l = dtab_.num_layers(); l > 0; --l) {
+      const IndexedDtab& layer = dtab_.layer(l - 1);
+      for (uint32_t i : layer.Matches(path)) {
+        matches.push_back(&layer.dentry(i));
+      }
+    }
+    // Lookup's result is Neg iff nothing matched or exactly one dentry did
+    // and its destination is Neg (AppendResidual keeps Neg).
+    if (matches.empty() || (matches.size() == 1 && matches.front()->dst.is_neg())) {
       // The namer's answer is bound at the next level, like any lookup.
       if (TooDeep(depth + 1)) {
-      return MaxDepthError();
-    }
+        return MaxDepthError();
+      }
       return interpreter_.LookupNamers(path);
     }
-    return BindTree(rewritten, depth + 1);
+    if (matches.size() == 1) {
+      return BindTree(AppendResidual(matches.front()->dst, path, matches.front()->prefix.size()),
+                      depth + 1);
+    }
+    // BindTree(Alt, depth + 1) then BindAlt, with the children made lazily.
+    if (TooDeep(depth + 1)) {
+      return MaxDepthError();
+    }
+    for (const Dentry* d : matches) {
+      absl::StatusOr<NameTree<BoundName>> r =
+          BindTree(AppendResidual(d->dst, path, d->prefix.size()), depth + 1);
+      if (!r.ok() || !r->is_neg()) {
+        return r;
+      }
+    }
+    return NameTree<BoundName>::Neg();
   }
 
   absl::StatusOr<NameTree<BoundName>> BindTree(const NameTree<Path>& tree, int depth) {

@@ -232,8 +232,15 @@ void ShowTreeTo(const NameTree<T>& tree, const ShowLeaf& show_leaf, std::string*
     ShowTreeTo(tree.children().front(), show_leaf, out);
     return;
   }
+  // A child is parenthesised according to the node that actually prints:
+  // singleton wrappers print as their only child (so `(/a | /b)` keeps its
+  // parentheses inside a singleton Union), and childless nodes print as `~`.
   const auto is_multi = [](const Tree& t, typename Tree::Kind k) {
-    return t.kind() == k && t.children().size() != 1;
+    const Tree* shown = &t;
+    while ((shown->is_alt() || shown->is_union()) && shown->children().size() == 1) {
+      shown = &shown->children().front();
+    }
+    return shown->kind() == k && shown->children().size() >= 2;
   };
   switch (tree.kind()) {
     case Tree::Kind::kNeg:

@@ -51,8 +51,10 @@ void Path::AppendPath(const Path& other, size_t from) {
   }
   const uint32_t begin = from == 0 ? 0 : other.ends_[from - 1];
   const uint32_t base = static_cast<uint32_t>(bytes_.size());
+  // `other` may be *this: read its label count before appending.
+  const size_t n = other.ends_.size();
   bytes_.append(other.bytes_, begin, std::string::npos);
-  for (size_t i = from; i < other.ends_.size(); ++i) {
+  for (size_t i = from; i < n; ++i) {
     ends_.push_back(base + (other.ends_[i] - begin));
   }
 }
