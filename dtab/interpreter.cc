@@ -29,12 +29,7 @@ class Interpreter::Binder {
     // The matching dentries of the concatenated dtab, latest first, as
     // DtabView::Lookup visits them. Points into the view's layers.
     absl::InlinedVector<const Dentry*, 8> matches;
-    for (size_t l = dtab_.num_layers(); l > 0; --l) {
-      const IndexedDtab& layer = dtab_.layer(l - 1);
-      for (uint32_t i : layer.Matches(path)) {
-        matches.push_back(&layer.dentry(i));
-      }
-    }
+    dtab_.ForEachMatch(path, [&](const Dentry& d) { matches.push_back(&d); });
     // Lookup's result is Neg iff nothing matched or exactly one dentry did
     // and its destination is Neg (AppendResidual keeps Neg).
     if (matches.empty() || (matches.size() == 1 && matches.front()->dst.is_neg())) {

@@ -25,6 +25,41 @@ namespace {
 constexpr char kColumns[] =
     "namespace, version, revision, dtab, author, comment, created_at_us, deleted";
 
+// Statement texts that include kColumns, built once rather than on every
+// call (Connection::Cached looks statements up by their text).
+struct ColumnsSql {
+  std::string get_version =
+      absl::StrCat("SELECT ", kColumns, " FROM versions WHERE namespace = ? AND version = ?");
+  std::string get_latest = absl::StrCat("SELECT ", kColumns,
+                                        " FROM versions WHERE namespace = ?1 AND version ="
+                                        " (SELECT latest_version FROM namespaces WHERE name = ?1)");
+  std::string insert_version =
+      absl::StrCat("INSERT INTO versions (", kColumns, ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  std::string history = absl::StrCat("SELECT ", kColumns,
+                                     " FROM versions WHERE namespace = ? AND version < ?"
+                                     " ORDER BY version DESC LIMIT ?");
+  std::string changes_since = absl::StrCat(
+      "SELECT ", kColumns, " FROM versions WHERE revision > ? ORDER BY revision LIMIT ?");
+};
+
+const ColumnsSql& Sql() {
+  static const ColumnsSql* const sql = new ColumnsSql;
+  return *sql;
+}
+
+// Runs a statement that returns no rows (BEGIN IMMEDIATE, COMMIT, ROLLBACK)
+// as Exec does, but from the connection's statement cache, so that a write
+// does not parse them again. Errors read as Exec's.
+absl::Status ExecCached(Connection& c, absl::string_view sql) {
+  DTABD_ASSIGN_OR_RETURN(Statement * s, c.Cached(sql));
+  ScopedReset reset(s);
+  if (!s->Run().ok()) {
+    // Built before `reset` runs, while the connection still holds the error.
+    return internal::SqliteError(c.db(), sqlite3_extended_errcode(c.db()), "exec");
+  }
+  return absl::OkStatus();
+}
+
 VersionedDtab ReadRow(const Statement& s) {
   VersionedDtab v;
   v.ns = s.ColumnText(0);
@@ -159,16 +194,11 @@ absl::StatusOr<VersionedDtab> SqliteDtabStore::Get(absl::string_view ns,
   return WithReader<VersionedDtab>([&](Connection& c) -> absl::StatusOr<VersionedDtab> {
     Statement* q = nullptr;
     if (version) {
-      DTABD_ASSIGN_OR_RETURN(
-          q, c.Cached(absl::StrCat("SELECT ", kColumns,
-                                   " FROM versions WHERE namespace = ? AND version = ?")));
+      DTABD_ASSIGN_OR_RETURN(q, c.Cached(Sql().get_version));
       q->BindText(1, ns);
       q->BindInt64(2, *version);
     } else {
-      DTABD_ASSIGN_OR_RETURN(
-          q, c.Cached(absl::StrCat("SELECT ", kColumns,
-                                   " FROM versions WHERE namespace = ?1 AND version ="
-                                   " (SELECT latest_version FROM namespaces WHERE name = ?1)")));
+      DTABD_ASSIGN_OR_RETURN(q, c.Cached(Sql().get_latest));
       q->BindText(1, ns);
     }
     ScopedReset reset(q);
@@ -250,17 +280,29 @@ absl::StatusOr<VersionedDtab> SqliteDtabStore::Rollback(absl::string_view ns, in
 }
 
 absl::StatusOr<VersionedDtab> SqliteDtabStore::Write(const WriteRequest& request) {
+  // A full database surfaces from SQLite as "step: database or disk is
+  // full"; say which write failed and what to do.
+  auto annotate = [&request](absl::Status s) {
+    if (s.code() != absl::StatusCode::kResourceExhausted) {
+      return s;
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat("dtab '", request.ns, "' not written: the database or disk is full (",
+                     s.message(), "); free space or raise max_page_count"));
+  };
   absl::MutexLock lock(&write_mu_);
-  sqlite3* db = writer_->db();
-  DTABD_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  Connection& c = *writer_;
+  if (absl::Status s = ExecCached(c, "BEGIN IMMEDIATE"); !s.ok()) {
+    return annotate(s);
+  }
   absl::StatusOr<VersionedDtab> result = WriteLocked(request);
   if (!result.ok()) {
-    (void)Exec(db, "ROLLBACK");
-    return result;
+    (void)ExecCached(c, "ROLLBACK");
+    return annotate(result.status());
   }
-  if (absl::Status s = Exec(db, "COMMIT"); !s.ok()) {
-    (void)Exec(db, "ROLLBACK");
-    return s;
+  if (absl::Status s = ExecCached(c, "COMMIT"); !s.ok()) {
+    (void)ExecCached(c, "ROLLBACK");
+    return annotate(s);
   }
   return result;
 }
@@ -351,10 +393,7 @@ absl::StatusOr<VersionedDtab> SqliteDtabStore::WriteLocked(const WriteRequest& r
     v.revision = q->ColumnInt64(0);
   }
   {
-    DTABD_ASSIGN_OR_RETURN(
-        Statement * q,
-        c.Cached(absl::StrCat("INSERT INTO versions (", kColumns,
-                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)")));
+    DTABD_ASSIGN_OR_RETURN(Statement * q, c.Cached(Sql().insert_version));
     ScopedReset reset(q);
     q->BindText(1, v.ns);
     q->BindInt64(2, v.version);
@@ -389,11 +428,7 @@ absl::StatusOr<HistoryPage> SqliteDtabStore::History(absl::string_view ns, int p
         absl::StrCat("page size ", page_size, " must be between 1 and 10000"));
   }
   return WithReader<HistoryPage>([&](Connection& c) -> absl::StatusOr<HistoryPage> {
-    DTABD_ASSIGN_OR_RETURN(
-        Statement * q,
-        c.Cached(absl::StrCat("SELECT ", kColumns,
-                              " FROM versions WHERE namespace = ? AND version < ?"
-                              " ORDER BY version DESC LIMIT ?")));
+    DTABD_ASSIGN_OR_RETURN(Statement * q, c.Cached(Sql().history));
     ScopedReset reset(q);
     q->BindText(1, ns);
     q->BindInt64(2, before_version > 0 ? before_version : std::numeric_limits<int64_t>::max());
@@ -410,8 +445,17 @@ absl::StatusOr<HistoryPage> SqliteDtabStore::History(absl::string_view ns, int p
       }
       page.versions.push_back(ReadRow(*q));
     }
-    if (page.versions.empty() && before_version <= 0) {
-      return NoSuchNamespace(ns);
+    if (page.versions.empty()) {
+      // An empty page is NotFound only if the namespace never existed (an
+      // existing one may simply have nothing older than before_version).
+      DTABD_ASSIGN_OR_RETURN(Statement * e,
+                             c.Cached("SELECT 1 FROM namespaces WHERE name = ?"));
+      ScopedReset reset_exists(e);
+      e->BindText(1, ns);
+      DTABD_ASSIGN_OR_RETURN(bool exists, e->Step());
+      if (!exists) {
+        return NoSuchNamespace(ns);
+      }
     }
     return page;
   });
@@ -424,10 +468,7 @@ absl::StatusOr<std::vector<VersionedDtab>> SqliteDtabStore::ChangesSince(int64_t
   }
   return WithReader<std::vector<VersionedDtab>>(
       [&](Connection& c) -> absl::StatusOr<std::vector<VersionedDtab>> {
-        DTABD_ASSIGN_OR_RETURN(
-            Statement * q,
-            c.Cached(absl::StrCat("SELECT ", kColumns,
-                                  " FROM versions WHERE revision > ? ORDER BY revision LIMIT ?")));
+        DTABD_ASSIGN_OR_RETURN(Statement * q, c.Cached(Sql().changes_since));
         ScopedReset reset(q);
         q->BindInt64(1, after_revision);
         q->BindInt64(2, limit);
