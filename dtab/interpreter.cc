@@ -144,7 +144,7 @@ absl::StatusOr<NameTree<BoundName>> Interpreter::LookupNamers(const Path& path) 
     if (!path.StartsWith(n.prefix)) {
       continue;
     }
-    absl::StatusOr<NameTree<BoundName>> r = n.namer->Lookup(n.prefix, path.Drop(n.prefix.size()));
+    absl::StatusOr<NameTree<BoundName>> r = n.namer->Lookup(path, n.prefix.size());
     if (!r.ok() || !r->is_neg()) {
       return r;
     }

@@ -37,9 +37,9 @@ std::string Show(const NameTree<BoundName>& tree) {
   return out;
 }
 
-absl::StatusOr<NameTree<BoundName>> IdentityNamer::Lookup(const Path& prefix,
-                                                          const Path& rest) const {
-  return NameTree<BoundName>::Leaf(BoundName{prefix.Concat(rest), Path()});
+absl::StatusOr<NameTree<BoundName>> IdentityNamer::Lookup(const Path& path,
+                                                          size_t /*prefix_size*/) const {
+  return NameTree<BoundName>::Leaf(BoundName{path, Path()});
 }
 
 absl::StatusOr<NameTree<BoundName>> LookupSystemPath(const Path& path) {

@@ -38,22 +38,24 @@ class Namer {
  public:
   virtual ~Namer() = default;
 
-  // Resolves `rest`, the path below this namer's `prefix` (the full path is
-  // prefix ++ rest). Returns a tree of bound names; Neg when the namer does
-  // not know the name (binding then falls back to the next namer); Empty
-  // when it exists without endpoints; Fail to stop fall-back. An error fails
-  // the bind (or is ignored in a union where another branch binds).
-  virtual absl::StatusOr<NameTree<BoundName>> Lookup(const Path& prefix,
-                                                     const Path& rest) const = 0;
+  // Resolves `path`, whose first `prefix_size` labels are this namer's
+  // prefix (e.g. /#/io.l5d.fs) and the rest the name below it. Returns a
+  // tree of bound names; Neg when the namer does not know the name (binding
+  // then falls back to the next namer); Empty when it exists without
+  // endpoints; Fail to stop fall-back. An error fails the bind (or is
+  // ignored in a union where another branch binds). Called on the proxy's
+  // hot path: answer from memory, without blocking.
+  virtual absl::StatusOr<NameTree<BoundName>> Lookup(const Path& path,
+                                                     size_t prefix_size) const = 0;
 };
 
-// Binds every path below its prefix to a leaf equal to that path (id =
-// prefix ++ rest, empty residual). dtabctl uses it for `/#` offline, where
+// Binds every path below its prefix to a leaf equal to that path (id = the
+// whole path, empty residual). dtabctl uses it for `/#` offline, where
 // no real namer is configured.
 class IdentityNamer final : public Namer {
  public:
-  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& prefix,
-                                             const Path& rest) const override;
+  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& path,
+                                             size_t prefix_size) const override;
 };
 
 // The system namer for `/$/...` (Finagle's global namer, restricted):

@@ -1,5 +1,7 @@
 #include "dtab/path.h"
 
+#include <algorithm>
+
 namespace dtabd::dtab {
 namespace {
 
@@ -29,11 +31,6 @@ void ShowLabel(absl::string_view label, std::string* out) {
 
 }  // namespace
 
-bool IsShowableChar(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         c == '_' || c == ':' || c == '.' || c == '#' || c == '$' || c == '%' || c == '-';
-}
-
 Path::Path(std::initializer_list<absl::string_view> labels) {
   for (absl::string_view l : labels) {
     Append(l);
@@ -41,7 +38,7 @@ Path::Path(std::initializer_list<absl::string_view> labels) {
 }
 
 void Path::Append(absl::string_view label) {
-  bytes_.append(label.data(), label.size());
+  bytes_.insert(bytes_.end(), label.begin(), label.end());
   ends_.push_back(static_cast<uint32_t>(bytes_.size()));
 }
 
@@ -53,7 +50,7 @@ void Path::AppendPath(const Path& other, size_t from) {
   const uint32_t base = static_cast<uint32_t>(bytes_.size());
   // `other` may be *this: read its label count before appending.
   const size_t n = other.ends_.size();
-  bytes_.append(other.bytes_, begin, std::string::npos);
+  bytes_.insert(bytes_.end(), other.bytes_.begin() + begin, other.bytes_.end());
   for (size_t i = from; i < n; ++i) {
     ends_.push_back(base + (other.ends_[i] - begin));
   }
@@ -67,7 +64,7 @@ Path Path::Take(size_t n) const {
   if (n == 0) {
     return p;
   }
-  p.bytes_.assign(bytes_, 0, ends_[n - 1]);
+  p.bytes_.assign(bytes_.begin(), bytes_.begin() + ends_[n - 1]);
   p.ends_.assign(ends_.begin(), ends_.begin() + n);
   return p;
 }
@@ -96,7 +93,7 @@ bool Path::StartsWith(const Path& prefix) const {
       return false;
     }
   }
-  return absl::string_view(bytes_).substr(0, prefix.bytes_.size()) == prefix.bytes_;
+  return std::equal(prefix.bytes_.begin(), prefix.bytes_.end(), bytes_.begin());
 }
 
 std::string Path::Show() const {

@@ -6,6 +6,7 @@
 #ifndef DTABD_DTAB_PATH_H_
 #define DTABD_DTAB_PATH_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -17,14 +18,32 @@
 
 namespace dtabd::dtab {
 
+namespace internal {
+// kShowable[b] is true for the bytes that may appear unescaped in a label.
+inline constexpr auto kShowable = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) {
+    t[c] = true;
+  }
+  for (int c = 'A'; c <= 'Z'; ++c) {
+    t[c] = true;
+    t[c - 'A' + 'a'] = true;
+  }
+  for (char c : {'_', ':', '.', '#', '$', '%', '-'}) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}();
+}  // namespace internal
+
 // Returns true if `c` may appear unescaped in a label: [0-9A-Za-z] and the
-// seven characters `_:.#$%-`.
-bool IsShowableChar(char c);
+// seven characters `_:.#$%-`. Inline: the parser asks for every byte.
+inline bool IsShowableChar(char c) { return internal::kShowable[static_cast<unsigned char>(c)]; }
 
 // A sequence of zero or more non-empty labels of arbitrary bytes. Equality
-// and matching are byte-exact. Small paths (a few short labels) need no heap
-// allocation: all label bytes live in one string and the label boundaries in
-// an inlined vector.
+// and matching are byte-exact. Small paths (up to 48 bytes of labels and 6
+// labels) need no heap allocation: all label bytes live in one inlined
+// buffer and the label boundaries in another.
 //
 // Invariant: ends_ is strictly increasing (no empty label) and
 // ends_.back() == bytes_.size() (or both are empty).
@@ -71,11 +90,12 @@ class Path {
   friend bool operator!=(const Path& a, const Path& b) { return !(a == b); }
   template <typename H>
   friend H AbslHashValue(H h, const Path& p) {
-    return H::combine(std::move(h), p.bytes_, p.ends_.size());
+    return H::combine(std::move(h), absl::string_view(p.bytes_.data(), p.bytes_.size()),
+                      p.ends_.size());
   }
 
  private:
-  std::string bytes_;                        // all labels, concatenated
+  absl::InlinedVector<char, 48> bytes_;      // all labels, concatenated
   absl::InlinedVector<uint32_t, 6> ends_;    // end offset of each label in bytes_
 };
 

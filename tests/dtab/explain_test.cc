@@ -47,9 +47,8 @@ std::unique_ptr<IndexedDtab> Indexed(absl::string_view text) {
 // lookup fails with "error naming <path>".
 class ErrorNamer final : public Namer {
  public:
-  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& prefix,
-                                             const Path& rest) const override {
-    return absl::UnknownError(absl::StrCat("error naming ", prefix.Concat(rest).Show()));
+  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& path, size_t) const override {
+    return absl::UnknownError(absl::StrCat("error naming ", path.Show()));
   }
 };
 
@@ -57,7 +56,7 @@ class ErrorNamer final : public Namer {
 class ConstNamer final : public Namer {
  public:
   explicit ConstNamer(NameTree<BoundName> answer) : answer_(std::move(answer)) {}
-  absl::StatusOr<NameTree<BoundName>> Lookup(const Path&, const Path&) const override {
+  absl::StatusOr<NameTree<BoundName>> Lookup(const Path&, size_t) const override {
     return answer_;
   }
 

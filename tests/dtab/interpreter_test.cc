@@ -61,10 +61,9 @@ class FakeNamer final : public Namer {
     answers_.emplace_back(P(full_path), std::move(answer));
   }
 
-  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& prefix,
-                                             const Path& rest) const override {
-    calls_.push_back(Call{prefix, rest});
-    const Path full = prefix.Concat(rest);
+  absl::StatusOr<NameTree<BoundName>> Lookup(const Path& full,
+                                             size_t prefix_size) const override {
+    calls_.push_back(Call{full.Take(prefix_size), full.Drop(prefix_size)});
     for (const auto& [path, answer] : answers_) {
       if (path == full) {
         return answer;
@@ -567,7 +566,7 @@ TEST(SystemNamerTest, UnknownNamerThroughBindIsAnError) {
 
 TEST(IdentityNamerTest, BindsEveryPathToItselfWithEmptyResidual) {
   const IdentityNamer namer;
-  absl::StatusOr<NameTree<BoundName>> r = namer.Lookup(P("/#"), P("/a/b"));
+  absl::StatusOr<NameTree<BoundName>> r = namer.Lookup(P("/#/a/b"), 1);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->is_leaf());
   EXPECT_EQ(r->leaf(), Bound("/#/a/b", "/"));
