@@ -1,0 +1,67 @@
+#include "server/dtab_hub.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace dtabd::server {
+
+void DtabHub::Publish(storage::VersionedDtab v) {
+  auto snapshot = std::make_shared<const storage::VersionedDtab>(std::move(v));
+  absl::MutexLock lock(&mu_);
+  Entry& e = entries_[snapshot->ns];
+  if (e.latest != nullptr && e.latest->revision >= snapshot->revision) {
+    return;
+  }
+  e.latest = snapshot;
+  for (Subscriber* s : e.subscribers) {
+    s->OnDtab(snapshot);
+  }
+}
+
+DtabHub::Snapshot DtabHub::Latest(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(ns);
+  return it == entries_.end() ? nullptr : it->second.latest;
+}
+
+DtabHub::Snapshot DtabHub::Subscribe(const std::string& ns, Subscriber* s, bool* shut_down) {
+  absl::MutexLock lock(&mu_);
+  *shut_down = shut_down_;
+  if (shut_down_) {
+    return nullptr;
+  }
+  Entry& e = entries_[ns];
+  e.subscribers.push_back(s);
+  return e.latest;
+}
+
+void DtabHub::Unsubscribe(const std::string& ns, Subscriber* s) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(ns);
+  if (it == entries_.end()) {
+    return;
+  }
+  auto& subs = it->second.subscribers;
+  subs.erase(std::remove(subs.begin(), subs.end(), s), subs.end());
+}
+
+void DtabHub::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  for (auto& [ns, e] : entries_) {
+    for (Subscriber* s : e.subscribers) {
+      s->OnShutdown();
+    }
+  }
+}
+
+size_t DtabHub::subscriber_count() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [ns, e] : entries_) {
+    n += e.subscribers.size();
+  }
+  return n;
+}
+
+}  // namespace dtabd::server

@@ -1,0 +1,75 @@
+// DtabHub: the latest version of every namespace, in memory, and the
+// subscribers that watch them. Writes publish here after they commit; reads
+// of the latest version and watch streams are served from here without
+// touching SQLite.
+//
+// Thread-safety: thread-safe. Subscriber callbacks run under the hub's lock,
+// in revision order per namespace; they must not block or call the hub.
+#ifndef DTABD_SERVER_DTAB_HUB_H_
+#define DTABD_SERVER_DTAB_HUB_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/dtab_store.h"
+
+namespace dtabd::server {
+
+class DtabHub {
+ public:
+  // An immutable snapshot of one version, shared by every reader.
+  using Snapshot = std::shared_ptr<const storage::VersionedDtab>;
+
+  class Subscriber {
+   public:
+    virtual ~Subscriber() = default;
+    // A newer version of the watched namespace (deleted set for a delete).
+    virtual void OnDtab(Snapshot dtab) = 0;
+    // The hub is shutting down: finish the stream.
+    virtual void OnShutdown() = 0;
+  };
+
+  DtabHub() = default;
+  DtabHub(const DtabHub&) = delete;
+  DtabHub& operator=(const DtabHub&) = delete;
+
+  // Records `v` as the latest of its namespace and tells its subscribers,
+  // unless a version with a higher revision is already known (concurrent
+  // writers may publish out of order).
+  void Publish(storage::VersionedDtab v) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The latest known version (possibly a tombstone), or null.
+  Snapshot Latest(const std::string& ns) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Subscribes `s` to `ns` and returns the latest version at that instant
+  // (null if none), so that no change is missed between the two. Returns
+  // null and does not subscribe after Shutdown (check `shut_down`).
+  // REQUIRES: `s` stays valid until Unsubscribe returns.
+  Snapshot Subscribe(const std::string& ns, Subscriber* s, bool* shut_down)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Unsubscribe(const std::string& ns, Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Calls OnShutdown on every subscriber and refuses new ones.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  size_t subscriber_count() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Entry {
+    Snapshot latest;
+    std::vector<Subscriber*> subscribers;
+  };
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace dtabd::server
+
+#endif  // DTABD_SERVER_DTAB_HUB_H_

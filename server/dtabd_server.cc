@@ -1,0 +1,191 @@
+#include "server/dtabd_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+#include "server/auth.h"
+#include "server/dtab_hub.h"
+#include "server/dtab_service.h"
+#include "server/executor.h"
+#include "server/health_service.h"
+#include "storage/sqlite_dtab_store.h"
+
+namespace dtabd::server {
+namespace {
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+// Splits "HOST:PORT" or "[V6]:PORT". InvalidArgument names the flag.
+absl::StatusOr<HostPort> SplitAddress(absl::string_view flag, absl::string_view addr) {
+  const size_t colon = addr.rfind(':');
+  HostPort hp;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(addr.substr(colon + 1), &hp.port) || hp.port < 0 || hp.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "='", addr, "': expected HOST:PORT with PORT in 0-65535"));
+  }
+  hp.host = std::string(addr.substr(0, colon));
+  return hp;
+}
+
+bool IsLoopback(absl::string_view host) {
+  host = absl::StripPrefix(absl::StripSuffix(host, "]"), "[");
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class DtabdServerImpl final : public DtabdServer {
+ public:
+  std::string grpc_address() const override { return grpc_address_; }
+  std::string http_address() const override { return http_address_; }
+  std::string admin_address() const override { return admin_address_; }
+
+  void Shutdown() override {
+    if (shut_down_) {
+      return;
+    }
+    shut_down_ = true;
+    if (health_ != nullptr) {
+      health_->SetNotServing();
+    }
+    hub_.Shutdown();  // watch streams finish with UNAVAILABLE: reconnect elsewhere
+    if (grpc_server_ != nullptr) {
+      grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    }
+    executor_.reset();  // runs what is queued (in-flight writes), joins
+    store_.reset();     // checkpoints and closes the database
+  }
+
+  ~DtabdServerImpl() override { Shutdown(); }
+
+  absl::Status Init(const DtabdOptions& o) {
+    DTABD_ASSIGN_OR_RETURN(HostPort grpc_hp, SplitAddress("grpc-addr", o.grpc_addr));
+    if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+    }
+    if (o.tokens_file.empty()) {
+      if (!IsLoopback(grpc_hp.host)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--grpc-addr='", o.grpc_addr,
+            "' is not a loopback address: without --tokens dtabd only listens on loopback "
+            "(anyone could write dtabs)"));
+      }
+      auth_ = Authenticator::AllowAll();
+    } else {
+      DTABD_ASSIGN_OR_RETURN(auth_, Authenticator::Load(o.tokens_file));
+    }
+
+    if (o.db_path != ":memory:") {
+      const std::filesystem::path parent = std::filesystem::path(o.db_path).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) {
+        std::filesystem::create_directories(parent, ec);
+        if (ec) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "--db='", o.db_path, "': cannot create directory '", parent.string(), "': ",
+              ec.message()));
+        }
+      }
+    }
+    storage::SqliteDtabStore::Options sopts;
+    sopts.path = o.db_path;
+    sopts.synchronous_full = o.synchronous_full;
+    DTABD_ASSIGN_OR_RETURN(store_, storage::SqliteDtabStore::Open(sopts));
+    DTABD_RETURN_IF_ERROR(SeedHub());
+
+    executor_ = std::make_unique<Executor>(o.storage_threads);
+    dtab_service_ = std::make_unique<DtabServiceImpl>(store_.get(), &hub_, executor_.get(),
+                                                      auth_.get());
+    health_ = std::make_unique<HealthServiceImpl>(
+        std::vector<std::string>{"dtabd.v1.DtabService"});
+
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (!o.tls_cert_file.empty()) {
+      DTABD_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert_file));
+      DTABD_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key_file));
+      grpc::SslServerCredentialsOptions ssl;
+      ssl.pem_key_cert_pairs.push_back({key, cert});
+      creds = grpc::SslServerCredentials(ssl);
+    }
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(o.grpc_addr, creds, &port);
+    builder.RegisterService(dtab_service_.get());
+    builder.RegisterService(health_.get());
+    // Detect dead peers in seconds: ping idle connections, accept client
+    // pings down to 10 s apart.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    grpc_server_ = builder.BuildAndStart();
+    if (grpc_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
+    }
+    grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
+    // The HTTP API and admin listeners come with the http library.
+    http_address_ = o.http_addr;
+    admin_address_ = o.admin_addr;
+    return absl::OkStatus();
+  }
+
+ private:
+  // Loads the latest version of every live namespace into the hub.
+  absl::Status SeedHub() {
+    DTABD_ASSIGN_OR_RETURN(std::vector<storage::NamespaceSummary> list, store_->List());
+    for (const storage::NamespaceSummary& n : list) {
+      DTABD_ASSIGN_OR_RETURN(storage::VersionedDtab v, store_->Get(n.ns, std::nullopt));
+      hub_.Publish(std::move(v));
+    }
+    return absl::OkStatus();
+  }
+
+  // Destroyed in reverse order: the gRPC server before the services it
+  // calls, the executor before the store it uses.
+  std::unique_ptr<storage::SqliteDtabStore> store_;
+  DtabHub hub_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<DtabServiceImpl> dtab_service_;
+  std::unique_ptr<HealthServiceImpl> health_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::string grpc_address_;
+  std::string http_address_;
+  std::string admin_address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DtabdServer>> DtabdServer::Start(const DtabdOptions& options) {
+  auto server = std::make_unique<DtabdServerImpl>();
+  DTABD_RETURN_IF_ERROR(server->Init(options));
+  return server;
+}
+
+}  // namespace dtabd::server

@@ -1,0 +1,18 @@
+// The one place where absl::Status becomes a gRPC status (STYLE.md section 3).
+//
+// Thread-safety: pure functions.
+#ifndef DTABD_SERVER_GRPC_STATUS_H_
+#define DTABD_SERVER_GRPC_STATUS_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace dtabd::server {
+
+// Same code (abseil and gRPC share the numbering) and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace dtabd::server
+
+#endif  // DTABD_SERVER_GRPC_STATUS_H_
