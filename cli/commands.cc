@@ -9,9 +9,11 @@
 #include <optional>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/remote_commands.h"
 #include "dtab/explain.h"
 #include "dtab/indexed_dtab.h"
 #include "dtab/interpreter.h"
@@ -21,6 +23,7 @@ namespace dtabd::cli {
 namespace {
 
 constexpr char kTopUsage[] = R"(usage: dtabctl COMMAND [ARGS]
+       dtabctl [GLOBAL OPTIONS] REMOTE-COMMAND [ARGS]
 
 Offline dtab tools (Finagle's dtab language):
   fmt path|prefix|tree|dtab TEXT    print the canonical form
@@ -32,7 +35,37 @@ Offline dtab tools (Finagle's dtab language):
                                     print the delegation tree as JSON
 
 Any TEXT, TREE or DTAB given as '-' is read from standard input.
-Exit status: 0 ok, 2 usage or parse error, 3 bind failure.
+
+Remote commands (a dtabd server over gRPC):
+  list                              list the namespaces
+  get NS [--version V]              print a namespace's dtab
+  create NS -f FILE [--comment TEXT]
+                                    create a namespace
+  apply NS -f FILE [--expect-version V] [--comment TEXT]
+                                    write a new version (compare-and-set
+                                    with --expect-version)
+  delete NS [--expect-version V] [--comment TEXT]
+                                    delete a namespace (history survives)
+  history NS [--limit N] [--page-size N]
+                                    list a namespace's versions
+  diff NS V1 V2                     dentries removed (-) and added (+)
+  rollback NS --to V [--expect-version V] [--comment TEXT]
+                                    restore version V's dtab
+  watch NS                          stream every change until interrupted
+  explain NS PATH [--override DTAB] [--max-depth N]
+                                    bind PATH through NS's dtab
+  validate -f FILE                  check a dtab on the server
+'-f -' reads standard input.
+
+Global options (remote commands; before or after the command):
+  --server HOST:PORT  dtabd's gRPC address ($DTABD_ADDR, default 127.0.0.1:4321)
+  --token TOKEN       bearer token ($DTABD_TOKEN)
+  --timeout D         deadline, e.g. 500ms, 10s (default 10s; watch: none)
+  --json              one JSON object per result on stdout
+
+Exit status: 0 ok, 1 other error, 2 usage or parse error, 3 bind failure,
+4 not found, 5 conflict (already exists, or stale --expect-version),
+6 server unreachable or timed out, 7 authentication or permission denied.
 Run 'dtabctl help COMMAND' for a command's details.
 )";
 
@@ -62,9 +95,20 @@ followed by its residual. Offline, any /#/... path binds to itself.
 error on stderr with exit status 3.
 )"},
       {"explain", R"(usage: dtabctl explain --dtab DTAB [--max-depth N] PATH
+       dtabctl explain NS PATH [--override DTAB] [--max-depth N]
 
-Prints the delegation tree of PATH as JSON, in the shape of linkerd's
-/delegator.json: every step with the dentry that produced it.
+Offline (with --dtab): prints the delegation tree of PATH as JSON, in the
+shape of linkerd's /delegator.json: every step with the dentry that produced
+it.
+
+Remote (without --dtab): binds PATH through the latest dtab of namespace NS
+on the server, with DTAB appended as a per-request override (as an l5d-dtab
+header would be), and prints three lines:
+  namespace=NS version=V path=PATH
+  bound: TREE                  (or 'bound: (failed) ERROR', exit status 3)
+  delegation: JSON             (linkerd's /delegator.json shape)
+--json: the ExplainResponse as one JSON object. Global options as for the
+other remote commands (see 'dtabctl help').
 )"},
   };
   return *help;
@@ -298,24 +342,71 @@ int ExplainCommand(const Args& a, Io io) {
   return kExitOk;
 }
 
+// The help text of any command, or nullptr.
+const std::string* FindHelp(const std::string& command) {
+  if (auto it = CommandHelp().find(command); it != CommandHelp().end()) {
+    return &it->second;
+  }
+  if (auto it = RemoteCommandHelp().find(command); it != RemoteCommandHelp().end()) {
+    return &it->second;
+  }
+  return nullptr;
+}
+
+// True if `args` (a command's arguments) ask for offline explain.
+bool HasDtabOption(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--") {
+      return false;
+    }
+    if (a == "--dtab" || absl::StartsWith(a, "--dtab=")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
-int RunDtabctl(const std::vector<std::string>& args, Io io) {
+int RunDtabctl(const std::vector<std::string>& all_args, Io io) {
+  // Global options of the remote commands may come before the command.
+  std::vector<std::string> globals;
+  size_t first = 0;
+  while (first < all_args.size() && IsGlobalOption(all_args[first])) {
+    globals.push_back(all_args[first]);
+    if (GlobalOptionTakesValue(all_args[first]) && first + 1 < all_args.size()) {
+      globals.push_back(all_args[++first]);
+    }
+    ++first;
+  }
+  const std::vector<std::string> args(all_args.begin() + first, all_args.end());
   if (args.empty()) {
     io.err << kTopUsage;
     return kExitUsage;
   }
   const std::string& command = args[0];
   if (command == "-h" || command == "--help" || command == "help") {
-    if (args.size() >= 2 && CommandHelp().count(args[1]) > 0) {
-      io.out << CommandHelp().at(args[1]);
+    if (args.size() >= 2 && FindHelp(args[1]) != nullptr) {
+      io.out << *FindHelp(args[1]);
       return kExitOk;
     }
     io.out << kTopUsage;
     return kExitOk;
   }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (IsRemoteCommand(command) && (command != "explain" || !HasDtabOption(rest))) {
+    std::vector<std::string> remote_args = globals;
+    remote_args.insert(remote_args.end(), rest.begin(), rest.end());
+    return RunRemoteCommand(command, *FindHelp(command), remote_args, io);
+  }
   if (CommandHelp().count(command) == 0) {
     io.err << "dtabctl: unknown command '" << command << "'\n" << kTopUsage;
+    return kExitUsage;
+  }
+  if (!globals.empty()) {
+    io.err << "dtabctl " << command << ": option '" << globals[0]
+           << "' applies only to remote commands\n"
+           << CommandHelp().at(command);
     return kExitUsage;
   }
   std::vector<std::string> allowed;
@@ -324,8 +415,7 @@ int RunDtabctl(const std::vector<std::string>& args, Io io) {
   } else if (command == "delegate" || command == "explain") {
     allowed = {"dtab", "max-depth"};
   }
-  std::optional<Args> a =
-      ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()), allowed, io.err);
+  std::optional<Args> a = ParseArgs(rest, allowed, io.err);
   if (!a) {
     io.err << CommandHelp().at(command);
     return kExitUsage;

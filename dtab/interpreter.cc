@@ -139,6 +139,12 @@ class Interpreter::Binder {
 Interpreter::Interpreter(std::vector<NamerBinding> namers, InterpreterOptions options)
     : namers_(std::move(namers)), options_(options) {}
 
+Interpreter Interpreter::Offline(InterpreterOptions options) {
+  std::vector<NamerBinding> namers;
+  namers.push_back({Path({"#"}), std::make_shared<IdentityNamer>()});
+  return Interpreter(std::move(namers), options);
+}
+
 absl::StatusOr<NameTree<BoundName>> Interpreter::LookupNamers(const Path& path) const {
   for (const NamerBinding& n : namers_) {
     if (!path.StartsWith(n.prefix)) {

@@ -45,6 +45,10 @@ class Interpreter {
  public:
   explicit Interpreter(std::vector<NamerBinding> namers = {}, InterpreterOptions options = {});
 
+  // The interpreter of tools without configured namers (dtabctl, dtabd's
+  // explain): every /#/... path binds to itself (IdentityNamer at /#).
+  static Interpreter Offline(InterpreterOptions options = {});
+
   const InterpreterOptions& options() const { return options_; }
 
   // Binds `path` against `dtab` (section 6.3): dentries first, then the

@@ -64,4 +64,18 @@ size_t DtabHub::subscriber_count() const {
   return n;
 }
 
+std::vector<std::string> DtabHub::LiveNamespaces() const {
+  std::vector<std::string> out;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [ns, e] : entries_) {
+      if (e.latest != nullptr && !e.latest->deleted) {
+        out.push_back(ns);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace dtabd::server

@@ -59,6 +59,9 @@ class DtabHub {
 
   size_t subscriber_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Names of the namespaces whose latest version is not a deletion, sorted.
+  std::vector<std::string> LiveNamespaces() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   struct Entry {
     Snapshot latest;

@@ -51,14 +51,6 @@ absl::StatusOr<DtabHub::Snapshot> LatestLive(const DtabHub& hub, const std::stri
   return v;
 }
 
-// Offline-style interpretation: /# paths bind to themselves (dtabd has no
-// configured namers), /$ through the system namer.
-dtab::Interpreter ServerInterpreter(int max_depth) {
-  std::vector<dtab::NamerBinding> namers;
-  namers.push_back({dtab::Path({"#"}), std::make_shared<dtab::IdentityNamer>()});
-  return dtab::Interpreter(std::move(namers), dtab::InterpreterOptions{max_depth});
-}
-
 // Streams a namespace's versions: the current one, then every change,
 // coalesced to the newest for a slow reader (memory per stream is one
 // pending message).
@@ -71,13 +63,21 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchDtabResponse
   // handler.
   void Start() {
     bool shut_down = false;
-    absl::MutexLock lock(&mu_);
+    // Not under mu_: the hub calls OnDtab/OnShutdown holding its lock, and
+    // they take mu_ (lock order hub, then reactor; never the reverse).
     DtabHub::Snapshot current = hub_->Subscribe(ns_, this, &shut_down);
     subscribed_ = !shut_down;
+    absl::MutexLock lock(&mu_);
+    started_ = true;
     if (shut_down) {
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "dtabd is shutting down"));
       return;
     }
+    // A version published since Subscribe returned is sent as the first.
+    if (early_ != nullptr && (current == nullptr || early_->revision > current->revision)) {
+      current = std::move(early_);
+    }
+    early_.reset();
     v1::WatchDtabResponse first;
     if (current == nullptr) {
       first.set_absent(true);
@@ -90,6 +90,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchDtabResponse
 
   void OnDtab(DtabHub::Snapshot dtab) override {
     absl::MutexLock lock(&mu_);
+    if (!started_) {
+      early_ = std::move(dtab);  // Start sends it first
+      return;
+    }
     if (dtab->revision <= sent_revision_) {
       return;
     }
@@ -161,6 +165,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchDtabResponse
   absl::Mutex mu_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;   // Start has sent the first message
+  DtabHub::Snapshot early_ ABSL_GUARDED_BY(mu_);  // published before Start took mu_
   int64_t sent_revision_ ABSL_GUARDED_BY(mu_) = 0;
   v1::WatchDtabResponse in_flight_ ABSL_GUARDED_BY(mu_);  // untouched until OnWriteDone
   std::optional<v1::WatchDtabResponse> next_ ABSL_GUARDED_BY(mu_);
@@ -392,7 +398,7 @@ grpc::ServerUnaryReactor* DtabServiceImpl::Explain(grpc::CallbackServerContext* 
     const dtab::IndexedDtab base_index(*std::move(base));
     const dtab::IndexedDtab local_index(*std::move(local));
     const dtab::DtabView view{&base_index, &local_index};
-    const dtab::Interpreter interpreter = ServerInterpreter(max_depth);
+    const dtab::Interpreter interpreter = dtab::Interpreter::Offline({max_depth});
     resp->set_version(v->version);
     absl::StatusOr<dtab::BindResult> bound = interpreter.Bind(view, *path);
     if (bound.ok()) {

@@ -8,16 +8,20 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "http/server.h"
+#include "server/admin.h"
 #include "server/auth.h"
 #include "server/dtab_hub.h"
 #include "server/dtab_service.h"
 #include "server/executor.h"
 #include "server/health_service.h"
+#include "server/namerd_api.h"
 #include "storage/sqlite_dtab_store.h"
 
 namespace dtabd::server {
@@ -70,9 +74,18 @@ class DtabdServerImpl final : public DtabdServer {
     if (health_ != nullptr) {
       health_->SetNotServing();
     }
+    if (admin_ != nullptr) {
+      admin_->SetNotReady();
+    }
     hub_.Shutdown();  // watch streams finish with UNAVAILABLE: reconnect elsewhere
     if (grpc_server_ != nullptr) {
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    }
+    if (http_server_ != nullptr) {
+      http_server_->Shutdown();
+    }
+    if (admin_server_ != nullptr) {
+      admin_server_->Shutdown();
     }
     executor_.reset();  // runs what is queued (in-flight writes), joins
     store_.reset();     // checkpoints and closes the database
@@ -82,15 +95,22 @@ class DtabdServerImpl final : public DtabdServer {
 
   absl::Status Init(const DtabdOptions& o) {
     DTABD_ASSIGN_OR_RETURN(HostPort grpc_hp, SplitAddress("grpc-addr", o.grpc_addr));
+    DTABD_ASSIGN_OR_RETURN(HostPort http_hp, SplitAddress("http-addr", o.http_addr));
+    DTABD_ASSIGN_OR_RETURN(HostPort admin_hp, SplitAddress("admin-addr", o.admin_addr));
     if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
       return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
     }
     if (o.tokens_file.empty()) {
-      if (!IsLoopback(grpc_hp.host)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--grpc-addr='", o.grpc_addr,
-            "' is not a loopback address: without --tokens dtabd only listens on loopback "
-            "(anyone could write dtabs)"));
+      for (const auto& [flag, hp, addr] :
+           {std::tuple{"grpc-addr", &grpc_hp, &o.grpc_addr},
+            std::tuple{"http-addr", &http_hp, &o.http_addr},
+            std::tuple{"admin-addr", &admin_hp, &o.admin_addr}}) {
+        if (!IsLoopback(hp->host)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--", flag, "='", *addr,
+              "' is not a loopback address: without --tokens dtabd only listens on loopback "
+              "(anyone could write dtabs)"));
+        }
       }
       auth_ = Authenticator::AllowAll();
     } else {
@@ -148,9 +168,32 @@ class DtabdServerImpl final : public DtabdServer {
           absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
     }
     grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
-    // The HTTP API and admin listeners come with the http library.
-    http_address_ = o.http_addr;
-    admin_address_ = o.admin_addr;
+    if (!o.tls_cert_file.empty()) {
+      return absl::UnimplementedError(
+          "TLS on the HTTP listeners is not available yet; run without --tls-cert or put the "
+          "HTTP API behind a TLS proxy");
+    }
+    namerd_api_ = std::make_unique<NamerdHttpApi>(store_.get(), &hub_, executor_.get(),
+                                                  auth_.get());
+    http::Server::Options hopts;
+    hopts.address = o.http_addr;
+    DTABD_ASSIGN_OR_RETURN(
+        http_server_,
+        http::Server::Start(hopts, [api = namerd_api_.get()](const http::Request& req,
+                                                              http::Responder resp) {
+          api->Handle(req, std::move(resp));
+        }));
+    admin_ = std::make_unique<AdminApi>(&hub_);
+    http::Server::Options aopts;
+    aopts.address = o.admin_addr;
+    DTABD_ASSIGN_OR_RETURN(
+        admin_server_,
+        http::Server::Start(aopts, [api = admin_.get()](const http::Request& req,
+                                                         http::Responder resp) {
+          api->Handle(req, std::move(resp));
+        }));
+    http_address_ = http_server_->address();
+    admin_address_ = admin_server_->address();
     return absl::OkStatus();
   }
 
@@ -173,7 +216,11 @@ class DtabdServerImpl final : public DtabdServer {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DtabServiceImpl> dtab_service_;
   std::unique_ptr<HealthServiceImpl> health_;
+  std::unique_ptr<NamerdHttpApi> namerd_api_;
+  std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<http::Server> http_server_;
+  std::unique_ptr<http::Server> admin_server_;
   std::string grpc_address_;
   std::string http_address_;
   std::string admin_address_;
