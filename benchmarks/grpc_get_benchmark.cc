@@ -20,6 +20,8 @@
 // benchmarks/run.sh, which checks the goal (>= 25k GetDtab/s with
 // p99 <= 2 ms, on the 2-core machine with client and server on it).
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +29,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,7 +65,7 @@ constexpr char kBenchDtab[] =
 struct Flags {
   std::string server;  // empty: start dtabd
   int channels = 4;
-  std::vector<int> inflight = {4, 16, 32, 64, 128};
+  std::vector<int> inflight = {1, 4, 8, 16, 32, 64};
   double seconds = 3.0;
   double warmup = 0.5;
   std::string json;
@@ -127,8 +130,35 @@ class Lane {
   std::string first_error_;
 };
 
+// CPU time (user + system) of this process.
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU time (user + system) of process `pid` from /proc, or -1.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    return -1;
+  }
+  // Fields after "(comm)": state is field 3; utime and stime are 14 and 15.
+  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
+  double utime = 0, stime = 0;
+  if (f.size() < 13 || !absl::SimpleAtod(f[11], &utime) || !absl::SimpleAtod(f[12], &stime)) {
+    return -1;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 struct LevelResult {
   int inflight = 0;
+  double client_cpu_us_per_call = 0;
+  double server_cpu_us_per_call = -1;  // -1: unknown (--server)
   int64_t calls = 0;
   double calls_per_s = 0;
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
@@ -145,7 +175,7 @@ double Percentile(const std::vector<int64_t>& sorted, double q) {
 }
 
 LevelResult RunLevel(const std::vector<std::unique_ptr<v1::DtabService::Stub>>& stubs,
-                     int inflight, const Flags& flags) {
+                     int inflight, const Flags& flags, pid_t server_pid) {
   std::atomic<bool> stop{false};
   absl::BlockingCounter done(inflight);
   const Clock::time_point begin =
@@ -165,8 +195,12 @@ LevelResult RunLevel(const std::vector<std::unique_ptr<v1::DtabService::Stub>>& 
   // The measurement window is a duration, not a synchronization: wait it
   // out, then let every lane finish its call in flight.
   absl::Notification never;
-  (void)never.WaitForNotificationWithTimeout(
-      absl::FromChrono(end - Clock::now() + std::chrono::milliseconds(1)));
+  (void)never.WaitForNotificationWithTimeout(absl::FromChrono(begin - Clock::now()));
+  const double client_cpu0 = SelfCpuSeconds();
+  const double server_cpu0 = server_pid > 0 ? ProcessCpuSeconds(server_pid) : -1;
+  (void)never.WaitForNotificationWithTimeout(absl::FromChrono(end - Clock::now()));
+  const double client_cpu = SelfCpuSeconds() - client_cpu0;
+  const double server_cpu = server_pid > 0 ? ProcessCpuSeconds(server_pid) - server_cpu0 : -1;
   stop.store(true, std::memory_order_relaxed);
   done.Wait();
 
@@ -188,6 +222,12 @@ LevelResult RunLevel(const std::vector<std::unique_ptr<v1::DtabService::Stub>>& 
   r.p99_us = Percentile(all, 0.99);
   r.p999_us = Percentile(all, 0.999);
   r.max_us = all.empty() ? 0 : static_cast<double>(all.back()) / 1e3;
+  if (r.calls > 0) {
+    r.client_cpu_us_per_call = client_cpu * 1e6 / static_cast<double>(r.calls);
+    if (server_cpu0 >= 0 && server_cpu >= 0) {
+      r.server_cpu_us_per_call = server_cpu * 1e6 / static_cast<double>(r.calls);
+    }
+  }
   return r;
 }
 
@@ -275,15 +315,17 @@ int Main(int argc, char** argv) {
 
   std::printf("GetDtab (latest) over %d channels to %s, %.1f s per level after %.1f s warmup\n",
               flags->channels, address.c_str(), flags->seconds, flags->warmup);
-  std::printf("%8s %10s %12s %9s %9s %9s %9s %9s %7s\n", "inflight", "calls", "calls/s",
-              "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "errors");
+  std::printf("%8s %10s %10s %8s %8s %8s %9s %8s %6s %11s %11s\n", "inflight", "calls",
+              "calls/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "errors",
+              "cli cpu/call", "srv cpu/call");
   std::vector<LevelResult> results;
   bool failed = false;
   for (int inflight : flags->inflight) {
-    LevelResult r = RunLevel(stubs, inflight, *flags);
-    std::printf("%8d %10lld %12.0f %9.0f %9.0f %9.0f %9.0f %9.0f %7lld\n", r.inflight,
-                static_cast<long long>(r.calls), r.calls_per_s, r.p50_us, r.p90_us, r.p99_us,
-                r.p999_us, r.max_us, static_cast<long long>(r.errors));
+    LevelResult r = RunLevel(stubs, inflight, *flags, dtabd != nullptr ? dtabd->pid() : -1);
+    std::printf("%8d %10lld %10.0f %8.0f %8.0f %8.0f %9.0f %8.0f %6lld %9.1fus %9.1fus\n",
+                r.inflight, static_cast<long long>(r.calls), r.calls_per_s, r.p50_us, r.p90_us,
+                r.p99_us, r.p999_us, r.max_us, static_cast<long long>(r.errors),
+                r.client_cpu_us_per_call, r.server_cpu_us_per_call);
     std::fflush(stdout);
     if (r.errors > 0) {
       std::fprintf(stderr, "grpc_get_benchmark: %lld errors at inflight=%d, first: %s\n",
@@ -303,7 +345,9 @@ int Main(int argc, char** argv) {
           << ",\"calls_per_s\":" << r.calls_per_s << ",\"p50_us\":" << r.p50_us
           << ",\"p90_us\":" << r.p90_us << ",\"p99_us\":" << r.p99_us
           << ",\"p999_us\":" << r.p999_us << ",\"max_us\":" << r.max_us
-          << ",\"errors\":" << r.errors << "}";
+          << ",\"errors\":" << r.errors
+          << ",\"client_cpu_us_per_call\":" << r.client_cpu_us_per_call
+          << ",\"server_cpu_us_per_call\":" << r.server_cpu_us_per_call << "}";
     }
     out << "]}\n";
     if (!out.flush()) {

@@ -202,3 +202,56 @@ misses = sum(1 for s, _ in results if s == "MISS")
 print(f"\n{len(results) - misses}/{len(results)} storage goals met; JSON in {sys.argv[1]}")
 sys.exit(1 if errors or any(s == "ERROR" for s, _ in results) else 0)
 PY
+
+# ---------------------------------------------------------------------------
+# gRPC: grpc_get_benchmark (benchmarks/grpc_get_benchmark.cc), a C++ load
+# client on gRPC's callback API. It starts build/bin/dtabd itself (every
+# listener on 127.0.0.1:0, a temporary database), writes one 10-dentry dtab,
+# then runs closed loops of unary GetDtab (latest version) at in-flight levels
+# 1, 4, 8, 16, 32, 64 over 4 channels (one TCP connection each), 0.5 s warmup
+# and 3 s measured per level (about 25 s), client and server on this machine.
+# Goal (issue 4): some level reaches >= 25,000 GetDtab/s with p99 <= 2 ms
+# (gRPC's published anchor: about 30k unary calls/s per core). The table also
+# shows client and server CPU per call. A MISS exits 0; an RPC error or a
+# dtabd that fails to start or stop exits 1. Flags for the client go in
+# GRPC_BENCH_ARGS, e.g. GRPC_BENCH_ARGS="--seconds 1 --inflight 8,16".
+grpc_exe="${bench_bin}/grpc_get_benchmark"
+if [[ ! -x "${grpc_exe}" ]]; then
+  echo "run.sh: ${grpc_exe} not found; build first (cmake --build ${build_dir} -j2)" >&2
+  exit 1
+fi
+echo
+echo "running grpc_get_benchmark (6 in-flight levels of 3.5 s; about 25 s) ..."
+# shellcheck disable=SC2086  # GRPC_BENCH_ARGS is a list of flags
+"${grpc_exe}" --json "${out_dir}/grpc_get_benchmark.json" ${GRPC_BENCH_ARGS:-} \
+  >"${out_dir}/grpc_get_benchmark.txt" 2>&1 || {
+  cat "${out_dir}/grpc_get_benchmark.txt" >&2
+  echo "run.sh: grpc_get_benchmark failed; see ${out_dir}/grpc_get_benchmark.txt" >&2
+  exit 1
+}
+grep -v '^dtabd: ' "${out_dir}/grpc_get_benchmark.txt"
+
+python3 - "${out_dir}/grpc_get_benchmark.json" <<'PY'
+import json
+import sys
+
+with open(sys.argv[1]) as f:
+    levels = json.load(f)["levels"]
+within = [l for l in levels if l["p99_us"] <= 2000]
+print()
+print("grpc goals:")
+if not levels:
+    print("  ERROR no result")
+    sys.exit(1)
+if within:
+    best = max(within, key=lambda l: l["calls_per_s"])
+    ok = best["calls_per_s"] >= 25000
+    print(f"  {'PASS' if ok else 'MISS':<5} GetDtab with p99 <= 2 ms, best level "
+          f"(inflight={best['inflight']}): {best['calls_per_s']:,.0f}/s, "
+          f"p50 {best['p50_us']:,.0f} us, p99 {best['p99_us']:,.0f} us (goal >= 25,000/s)")
+else:
+    print("  MISS  GetDtab: no level had p99 <= 2 ms (goal >= 25,000/s with p99 <= 2 ms)")
+top = max(levels, key=lambda l: l["calls_per_s"])
+print(f"  info  peak GetDtab/s at any latency: {top['calls_per_s']:,.0f}/s "
+      f"(inflight={top['inflight']}, p99 {top['p99_us']:,.0f} us)")
+PY

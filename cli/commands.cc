@@ -272,12 +272,6 @@ std::optional<BindInputs> ReadBindInputs(const std::string& command, const Args&
   return in;
 }
 
-dtab::Interpreter OfflineInterpreter(int max_depth) {
-  std::vector<dtab::NamerBinding> namers;
-  namers.push_back({dtab::Path({"#"}), std::make_shared<dtab::IdentityNamer>()});
-  return dtab::Interpreter(std::move(namers), dtab::InterpreterOptions{max_depth});
-}
-
 int Lookup(const Args& a, Io io) {
   int code = 0;
   std::optional<BindInputs> in = ReadBindInputs("lookup", a, io, &code);
@@ -296,7 +290,7 @@ int Delegate(const Args& a, Io io) {
     return code;
   }
   const dtab::DtabView view{in->dtab.get()};
-  const dtab::Interpreter interpreter = OfflineInterpreter(in->max_depth);
+  const dtab::Interpreter interpreter = dtab::Interpreter::Offline({in->max_depth});
   absl::StatusOr<dtab::BindResult> r = interpreter.Bind(view, in->path);
   if (!r.ok()) {
     io.err << "dtabctl: cannot bind " << in->path.Show() << ": " << r.status().message() << "\n";
@@ -337,7 +331,7 @@ int ExplainCommand(const Args& a, Io io) {
     return code;
   }
   const dtab::DtabView view{in->dtab.get()};
-  const dtab::Interpreter interpreter = OfflineInterpreter(in->max_depth);
+  const dtab::Interpreter interpreter = dtab::Interpreter::Offline({in->max_depth});
   io.out << dtab::ToDelegatorJson(dtab::Explain(interpreter, view, in->path), InetAddr) << "\n";
   return kExitOk;
 }

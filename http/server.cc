@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "http/internal/connection.h"
@@ -26,9 +27,9 @@ using boost::system::error_code;
 //------------------------------------------------------------------------------
 // Request, Response, Responder
 
-const std::string* Request::Header(absl::string_view lower_name) const {
-  for (const auto& [name, value] : headers) {
-    if (name == lower_name) {
+const std::string* Request::Header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) {
       return &value;
     }
   }

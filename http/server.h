@@ -62,9 +62,9 @@ struct Request {
   std::string peer;    // client address, "127.0.0.1:54321" or "[::1]:54321"
   int version = 11;    // 10 for HTTP/1.0, 11 for HTTP/1.1
 
-  // The first value of header `lower_name` (which must be lower case), or
+  // The first value of header `name` (compared case-insensitively), or
   // nullptr. The pointer is valid while this Request is alive and unchanged.
-  const std::string* Header(absl::string_view lower_name) const;
+  const std::string* Header(absl::string_view name) const;
   // The first value of query parameter `name` (case-sensitive), or nullptr.
   // Same lifetime as Header().
   const std::string* Query(absl::string_view name) const;

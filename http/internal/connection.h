@@ -196,7 +196,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void RespondError(int status, absl::string_view detail);
   std::string BuildHead(int status, const HeaderList& headers, Framing framing,
                         size_t content_length) const;
-  bool WillClose() const { return close_after_ || draining_ || !keep_alive_ || peer_eof_; }
+  // True if the connection closes after the current response: asked for,
+  // shutting down, or the client half-closed and sent nothing more.
+  bool WillClose() const {
+    return close_after_ || draining_ || !keep_alive_ || (peer_eof_ && InputSize() == 0);
+  }
   void EndStream();
   void Enqueue(std::string bytes);
   void WriteMore();
