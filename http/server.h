@@ -10,9 +10,10 @@
 //
 // Protocol errors are answered by the server itself and never reach the
 // handler: 400 for a malformed request (syntax, bad percent-escape in the
-// target), 413 for a body over Options::max_body_bytes, 431 for a request
-// line plus header over Options::max_header_bytes. Each closes the
-// connection. A connection that is idle too long, or sends a request too
+// target, ambiguous body framing such as Content-Length with
+// Transfer-Encoding), 413 for a body over Options::max_body_bytes, 431 for a
+// request line or header block over Options::max_header_bytes. Each closes
+// the connection. A connection that is idle too long, or sends a request too
 // slowly, is closed without a response.
 //
 // Every response carries `Server: dtabd` and `Date`; the server sets the
@@ -184,7 +185,8 @@ class Server {
     // is dropped (slow readers).
     absl::Duration write_timeout = absl::Seconds(30);
     // A stream whose unsent bytes exceed this is ended and its connection
-    // closed (the client reads too slowly).
+    // closed (the client reads too slowly). A single larger Write() does
+    // the same: split big bodies into chunks.
     size_t max_stream_buffer_bytes = 16 << 20;
     // How long Shutdown() lets in-flight responses finish before closing
     // their connections.

@@ -13,7 +13,11 @@ void DtabHub::Publish(storage::VersionedDtab v) {
     return;
   }
   e.latest = snapshot;
+  revision_ = std::max(revision_, snapshot->revision);
   for (Subscriber* s : e.subscribers) {
+    s->OnDtab(snapshot);
+  }
+  for (Subscriber* s : all_subscribers_) {
     s->OnDtab(snapshot);
   }
 }
@@ -45,9 +49,39 @@ void DtabHub::Unsubscribe(const std::string& ns, Subscriber* s) {
   subs.erase(std::remove(subs.begin(), subs.end(), s), subs.end());
 }
 
+std::vector<DtabHub::Snapshot> DtabHub::SubscribeAll(Subscriber* s, bool* shut_down) {
+  absl::MutexLock lock(&mu_);
+  *shut_down = shut_down_;
+  std::vector<Snapshot> out;
+  if (shut_down_) {
+    return out;
+  }
+  all_subscribers_.push_back(s);
+  for (const auto& [ns, e] : entries_) {
+    if (e.latest != nullptr) {
+      out.push_back(e.latest);
+    }
+  }
+  return out;
+}
+
+void DtabHub::UnsubscribeAll(Subscriber* s) {
+  absl::MutexLock lock(&mu_);
+  all_subscribers_.erase(std::remove(all_subscribers_.begin(), all_subscribers_.end(), s),
+                         all_subscribers_.end());
+}
+
+int64_t DtabHub::revision() const {
+  absl::MutexLock lock(&mu_);
+  return revision_;
+}
+
 void DtabHub::Shutdown() {
   absl::MutexLock lock(&mu_);
   shut_down_ = true;
+  for (Subscriber* s : all_subscribers_) {
+    s->OnShutdown();
+  }
   for (auto& [ns, e] : entries_) {
     for (Subscriber* s : e.subscribers) {
       s->OnShutdown();
@@ -57,7 +91,7 @@ void DtabHub::Shutdown() {
 
 size_t DtabHub::subscriber_count() const {
   absl::MutexLock lock(&mu_);
-  size_t n = 0;
+  size_t n = all_subscribers_.size();
   for (const auto& [ns, e] : entries_) {
     n += e.subscribers.size();
   }

@@ -54,6 +54,15 @@ class DtabHub {
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(const std::string& ns, Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Subscribes `s` to every namespace and returns the latest version of
+  // each (tombstones included), atomically with the subscription. Same
+  // contract as Subscribe otherwise.
+  std::vector<Snapshot> SubscribeAll(Subscriber* s, bool* shut_down) ABSL_LOCKS_EXCLUDED(mu_);
+  void UnsubscribeAll(Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The highest revision published so far.
+  int64_t revision() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Calls OnShutdown on every subscriber and refuses new ones.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -70,6 +79,8 @@ class DtabHub {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::vector<Subscriber*> all_subscribers_ ABSL_GUARDED_BY(mu_);  // every namespace
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

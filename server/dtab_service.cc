@@ -20,12 +20,6 @@ namespace {
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 1000;
 
-std::string AuthorizationHeader(const grpc::CallbackServerContext& ctx) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find("authorization");
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
-
 // Finishes with `status` (its code and message) unless it is OK.
 bool FinishIfError(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
   if (status.ok()) {
@@ -181,7 +175,7 @@ DtabServiceImpl::DtabServiceImpl(storage::DtabStore* store, DtabHub* hub, Execut
 std::optional<Identity> DtabServiceImpl::Authorize(grpc::CallbackServerContext* ctx,
                                                    grpc::ServerUnaryReactor* reactor,
                                                    Scope scope) const {
-  absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationHeader(*ctx), scope);
+  absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), scope);
   if (!id.ok()) {
     reactor->Finish(ToGrpcStatus(id.status()));
     return std::nullopt;
@@ -415,7 +409,7 @@ grpc::ServerUnaryReactor* DtabServiceImpl::Explain(grpc::CallbackServerContext* 
 
 grpc::ServerWriteReactor<v1::WatchDtabResponse>* DtabServiceImpl::WatchDtab(
     grpc::CallbackServerContext* ctx, const v1::WatchDtabRequest* req) {
-  absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationHeader(*ctx), Scope::kRead);
+  absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), Scope::kRead);
   absl::Status valid = id.ok() ? storage::ValidateNamespace(req->namespace_()) : id.status();
   if (!valid.ok()) {
     // A reactor that only reports the error.

@@ -18,6 +18,7 @@
 #include "server/admin.h"
 #include "server/auth.h"
 #include "server/dtab_hub.h"
+#include "server/discovery_service.h"
 #include "server/dtab_service.h"
 #include "server/executor.h"
 #include "server/health_service.h"
@@ -138,8 +139,10 @@ class DtabdServerImpl final : public DtabdServer {
     executor_ = std::make_unique<Executor>(o.storage_threads);
     dtab_service_ = std::make_unique<DtabServiceImpl>(store_.get(), &hub_, executor_.get(),
                                                       auth_.get());
+    discovery_service_ =
+        std::make_unique<DiscoveryServiceImpl>(&hub_, auth_.get(), DiscoveryServiceImpl::Options{});
     health_ = std::make_unique<HealthServiceImpl>(
-        std::vector<std::string>{"dtabd.v1.DtabService"});
+        std::vector<std::string>{"dtabd.v1.DtabService", "dtabd.v1.DiscoveryService"});
 
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (!o.tls_cert_file.empty()) {
@@ -154,6 +157,7 @@ class DtabdServerImpl final : public DtabdServer {
     int port = 0;
     builder.AddListeningPort(o.grpc_addr, creds, &port);
     builder.RegisterService(dtab_service_.get());
+    builder.RegisterService(discovery_service_.get());
     builder.RegisterService(health_.get());
     // Detect dead peers in seconds: ping idle connections, accept client
     // pings down to 10 s apart.
@@ -215,6 +219,7 @@ class DtabdServerImpl final : public DtabdServer {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<DtabServiceImpl> dtab_service_;
+  std::unique_ptr<DiscoveryServiceImpl> discovery_service_;
   std::unique_ptr<HealthServiceImpl> health_;
   std::unique_ptr<NamerdHttpApi> namerd_api_;
   std::unique_ptr<AdminApi> admin_;

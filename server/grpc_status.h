@@ -4,7 +4,10 @@
 #ifndef DTABD_SERVER_GRPC_STATUS_H_
 #define DTABD_SERVER_GRPC_STATUS_H_
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
+
+#include <string>
 
 #include "absl/status/status.h"
 
@@ -12,6 +15,9 @@ namespace dtabd::server {
 
 // Same code (abseil and gRPC share the numbering) and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The call's `authorization` metadata ("Bearer TOKEN"), or "".
+std::string AuthorizationOf(const grpc::CallbackServerContext& ctx);
 
 }  // namespace dtabd::server
 

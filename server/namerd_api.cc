@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "dtab/explain.h"
 #include "dtab/indexed_dtab.h"
 #include "dtab/interpreter.h"
@@ -128,20 +130,35 @@ class WatchSink final : public DtabHub::Subscriber {
   WatchSink(std::shared_ptr<http::Stream> stream, Format format)
       : stream_(std::move(stream)), format_(format) {}
 
-  void OnDtab(DtabHub::Snapshot dtab) override {
-    stream_->Write(WatchLine(*dtab, format_));
-  }
+  void OnDtab(DtabHub::Snapshot dtab) override { WriteIfNewer(*dtab); }
   void OnShutdown() override { stream_->Close(); }
 
+  // Writes the version Subscribe returned (null: none yet).
   void WriteFirst(const DtabHub::Snapshot& current) {
     if (current != nullptr) {
-      stream_->Write(WatchLine(*current, format_));
+      WriteIfNewer(*current);
     }
   }
 
  private:
+  // Writes `v` unless a version at least as new has been written: a
+  // version published after Subscribe returned reaches OnDtab on the
+  // writer's thread, possibly before the subscribing thread calls
+  // WriteFirst with the older one, which must then be dropped (the stream
+  // never goes backwards). Lock order: hub, then mu_.
+  void WriteIfNewer(const storage::VersionedDtab& v) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (v.revision <= written_revision_) {
+      return;
+    }
+    written_revision_ = v.revision;
+    stream_->Write(WatchLine(v, format_));
+  }
+
   const std::shared_ptr<http::Stream> stream_;
   const Format format_;
+  absl::Mutex mu_;
+  int64_t written_revision_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 bool IsTrue(const std::string* v) {
@@ -252,10 +269,9 @@ void NamerdHttpApi::Watch(const http::Request& request, const std::string& ns,
       200, {{"Content-Type", std::string(ContentTypeOf(format))}});
   auto* sink = new WatchSink(stream, format);
   bool shut_down = false;
-  // Subscribe and write the current version under no other lock: the hub
-  // guarantees nothing published after Subscribe is missed, and a version
-  // published in between is written after the first (Write keeps order
-  // per thread; the hub serialises publishers).
+  // Subscribe, then write the current version: the hub guarantees nothing
+  // published after Subscribe is missed, and the sink drops the current
+  // version if a newer one was published (and written) in between.
   DtabHub::Snapshot current = hub_->Subscribe(ns, sink, &shut_down);
   if (shut_down) {
     stream->Close();

@@ -404,7 +404,14 @@ void Connection::ParseInput() {
 
 void Connection::Dispatch() {
   CancelReadTimer();
+  const bool chunked = parser_->p.chunked();
   bhttp::request<bhttp::string_body> msg = parser_->p.release();
+  if (!chunked && msg.find(bhttp::field::transfer_encoding) != msg.end()) {
+    // The body length is unknowable (RFC 9112 section 6.3): Beast read no
+    // body, so what follows must not be taken for the next request.
+    RespondError(400, "transfer-encoding without final chunked");
+    return;
+  }
   parser_.reset();
   version_ = static_cast<int>(msg.version());
   keep_alive_ = msg.keep_alive();

@@ -600,6 +600,25 @@ TEST(HttpServerTest, BadPercentEscapeInTargetGets400) {
   }
 }
 
+TEST(HttpServerTest, AmbiguousBodyFramingGets400) {
+  auto server = StartServer(EchoHandler);
+  ASSERT_NE(server, nullptr);
+  for (absl::string_view request : {
+           "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+       }) {
+    auto client = TestClient::Connect(server->port());
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Send(request));
+    std::optional<std::string> all = client->ReadToEof();
+    ASSERT_TRUE(all.has_value());
+    EXPECT_THAT(*all, StartsWith("HTTP/1.1 400 ")) << absl::CEscape(request);
+    EXPECT_THAT(*all, testing::Not(HasSubstr("smuggled")));
+  }
+}
+
 TEST(HttpServerTest, BodyOverLimitGets413) {
   Server::Options options;
   options.max_body_bytes = 1000;

@@ -1,0 +1,723 @@
+#include "server/discovery_service.h"
+
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/convert.h"
+#include "server/grpc_status.h"
+
+namespace dtabd::server {
+namespace internal {
+
+using Reactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// Per-name delivery state of one stream, also what rollout status reports.
+struct NameState {
+  int64_t known = 0;     // version the client holds (0: none)
+  int64_t acked = 0;     // last version ACKed
+  int64_t nacked = -1;   // last version NACKed (-1: none)
+  std::string nack_error;
+  int64_t sent = -1;     // last version sent (0: a removal; -1: nothing)
+};
+
+int64_t ParseVersion(const std::string& v) {
+  int64_t out = 0;
+  return absl::SimpleAtoi(v, &out) && out > 0 ? out : 0;
+}
+
+std::string VersionString(int64_t v) { return v > 0 ? absl::StrCat(v) : std::string(); }
+
+// One DiscoveryService stream (state of the world or delta). Owned jointly
+// by its reactor and the service's registry; the reactor pointer is valid
+// while attached_ (guarded by mu_), so late fan-out after the call ended
+// does nothing.
+class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
+ public:
+  DiscoveryStream(DiscoveryServiceImpl* service, bool delta, std::string peer)
+      : service_(service), delta_(delta), peer_(std::move(peer)), connected_at_(absl::Now()) {}
+
+  void Attach(Reactor* reactor) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    reactor_ = reactor;
+    reactor_->StartRead(&in_);
+  }
+
+  // The reactor's OnReadDone.
+  void OnReadDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!ok) {  // the client closed its side or the call broke
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    bool parsed = false;
+    if (delta_) {
+      v1::DeltaDiscoveryRequest req;
+      parsed = grpc::SerializationTraits<v1::DeltaDiscoveryRequest>::Deserialize(&in_, &req).ok();
+      if (parsed) {
+        OnDeltaRequestLocked(req);
+      }
+    } else {
+      v1::DiscoveryRequest req;
+      parsed = grpc::SerializationTraits<v1::DiscoveryRequest>::Deserialize(&in_, &req).ok();
+      if (parsed) {
+        OnSotwRequestLocked(req);
+      }
+    }
+    if (!parsed) {
+      FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed request"));
+      return;
+    }
+    if (!finished_) {
+      in_.Clear();
+      reactor_->StartRead(&in_);
+    }
+  }
+
+  void OnWriteDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    out_.Clear();
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+      return;
+    }
+    MaybeSendLocked();
+  }
+
+  // A newer version of `name` exists (called without the service lock).
+  void MarkDirty(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) {
+      return;
+    }
+    dirty_.insert(name);
+    MaybeSendLocked();
+  }
+
+  void Finish(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(std::move(status));
+  }
+
+  // The reactor's OnDone: after it, nothing touches the reactor.
+  void Detach() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    reactor_ = nullptr;
+  }
+
+  void FillSubscriber(v1::Subscriber* s) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    s->set_node_id(node_.id());
+    s->set_cluster(node_.cluster());
+    s->set_user_agent(node_.user_agent());
+    s->set_peer(peer_);
+    s->set_stream(delta_ ? "delta" : "sotw");
+    if (wildcard_) {
+      s->add_resource_names("*");
+    }
+    std::vector<std::string> names(subscribed_.begin(), subscribed_.end());
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      s->add_resource_names(n);
+    }
+    const int64_t us = absl::ToUnixMicros(connected_at_);
+    s->mutable_connected_at()->set_seconds(us / 1'000'000);
+    s->mutable_connected_at()->set_nanos(static_cast<int32_t>(us % 1'000'000) * 1000);
+  }
+
+  // This stream's status for `name`, if it subscribes to it.
+  std::optional<v1::NodeRolloutStatus> Rollout(const std::string& name) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!wildcard_ && !subscribed_.contains(name)) {
+      return std::nullopt;
+    }
+    v1::NodeRolloutStatus st;
+    st.set_node_id(node_.id());
+    st.set_cluster(node_.cluster());
+    st.set_peer(peer_);
+    const int64_t us = absl::ToUnixMicros(connected_at_);
+    st.mutable_connected_at()->set_seconds(us / 1'000'000);
+    st.mutable_connected_at()->set_nanos(static_cast<int32_t>(us % 1'000'000) * 1000);
+    if (auto it = names_.find(name); it != names_.end()) {
+      const NameState& ns = it->second;
+      st.set_acked_version(VersionString(ns.acked));
+      if (ns.nacked >= 0 && ns.nacked > ns.acked) {
+        st.set_nacked_version(VersionString(ns.nacked));
+        st.set_nack_error(ns.nack_error);
+      }
+      st.set_sent_version(VersionString(ns.sent));
+    }
+    return st;
+  }
+
+ private:
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || reactor_ == nullptr) {
+      finished_ = true;
+      return;
+    }
+    finished_ = true;
+    reactor_->Finish(std::move(status));
+  }
+
+  void SubscribeLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (name == "*") {
+      if (!wildcard_) {
+        wildcard_ = true;
+        service_->WatchAll(shared_from_this());
+        for (std::string& n : service_->AllNames()) {
+          dirty_.insert(std::move(n));
+        }
+      }
+      return;
+    }
+    if (subscribed_.insert(name).second) {
+      service_->Watch(name, shared_from_this());
+    }
+    dirty_.insert(name);
+  }
+
+  void UnsubscribeLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (name == "*") {
+      wildcard_ = false;  // the service drops wildcard streams on Remove
+      return;
+    }
+    if (subscribed_.erase(name) > 0) {
+      service_->Unwatch(name, this);
+    }
+    dirty_.erase(name);
+    force_.erase(name);
+    names_[name].known = 0;
+  }
+
+  // Applies an ACK or NACK of the outstanding response, if the nonce is its.
+  void AckLocked(const std::string& nonce, bool nack, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (nonce.empty() || !outstanding_ || nonce != outstanding_nonce_) {
+      return;  // first request, spontaneous request, or a stale nonce
+    }
+    outstanding_ = false;
+    for (const auto& [name, version] : outstanding_sent_) {
+      NameState& st = names_[name];
+      if (nack) {
+        st.nacked = version;
+        st.nack_error = error;
+      } else {
+        st.known = version;
+        st.acked = version;
+      }
+    }
+    outstanding_sent_.clear();
+    if (!delta_) {
+      (nack ? sotw_nacked_state_ : sotw_acked_state_) = std::move(sotw_pending_state_);
+      sotw_pending_state_.clear();
+    }
+  }
+
+  void OnDeltaRequestLocked(const v1::DeltaDiscoveryRequest& req)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (first_request_) {
+      first_request_ = false;
+      node_ = req.node();
+      for (const auto& [name, version] : req.initial_resource_versions()) {
+        names_[name].known = ParseVersion(version);
+      }
+      for (const std::string& n : req.resource_names_subscribe()) {
+        SubscribeLocked(n);
+        // Must answer for names the client does not claim to hold.
+        if (n != "*" && names_[n].known == 0) {
+          force_.insert(n);
+        }
+      }
+    } else {
+      for (const std::string& n : req.resource_names_subscribe()) {
+        SubscribeLocked(n);
+        if (n != "*") {
+          force_.insert(n);  // the client may have forgotten it: always send
+          names_[n].nacked = -1;
+        }
+      }
+    }
+    for (const std::string& n : req.resource_names_unsubscribe()) {
+      UnsubscribeLocked(n);
+    }
+    AckLocked(req.response_nonce(), req.has_error_detail(), req.error_detail().message());
+    MaybeSendLocked();
+  }
+
+  void OnSotwRequestLocked(const v1::DiscoveryRequest& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool first = first_request_;
+    if (first) {
+      first_request_ = false;
+      node_ = req.node();
+    }
+    AckLocked(req.response_nonce(), req.has_error_detail(), req.error_detail().message());
+    // The requested set replaces the previous one; an empty set on a stream
+    // that never named a resource is a wildcard subscription.
+    absl::flat_hash_set<std::string> wanted(req.resource_names().begin(),
+                                            req.resource_names().end());
+    if (!names_ever_) {
+      names_ever_ = !wanted.empty();
+    }
+    const bool wildcard = wanted.contains("*") || (!names_ever_ && wanted.empty());
+    wanted.erase("*");
+    bool changed = first || wildcard != wildcard_ || wanted != subscribed_;
+    if (changed) {
+      std::vector<std::string> old(subscribed_.begin(), subscribed_.end());
+      for (const std::string& n : old) {
+        if (!wanted.contains(n)) {
+          UnsubscribeLocked(n);
+        }
+      }
+      for (const std::string& n : wanted) {
+        SubscribeLocked(n);
+      }
+      if (wildcard) {
+        SubscribeLocked("*");
+      } else {
+        wildcard_ = false;
+      }
+      sotw_must_respond_ = true;
+    }
+    MaybeSendLocked();
+  }
+
+  void MaybeSendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || writing_ || outstanding_ || reactor_ == nullptr || first_request_) {
+      return;  // one unacknowledged response at a time; dirty names wait
+    }
+    if (delta_) {
+      SendDeltaLocked();
+    } else {
+      SendSotwLocked();
+    }
+  }
+
+  bool WantsLocked(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return wildcard_ || subscribed_.contains(name);
+  }
+
+  void SendDeltaLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (dirty_.empty()) {
+      return;
+    }
+    std::vector<grpc::Slice> resources;
+    v1::DeltaDiscoveryResponse header;
+    absl::flat_hash_map<std::string, int64_t> sent;
+    for (const std::string& name : dirty_) {
+      if (!WantsLocked(name)) {
+        continue;
+      }
+      const bool force = force_.contains(name);
+      NameState& st = names_[name];
+      std::shared_ptr<const EncodedResource> cur = service_->Current(name);
+      if (cur != nullptr && !cur->deleted) {
+        if (!force && (cur->version == st.known || cur->version == st.nacked)) {
+          continue;
+        }
+        resources.push_back(cur->field);
+        sent[name] = cur->version;
+      } else if (force || st.known != 0) {
+        header.add_removed_resources(name);
+        sent[name] = 0;
+      }
+    }
+    dirty_.clear();
+    force_.clear();
+    if (sent.empty()) {
+      return;
+    }
+    header.set_system_version_info(absl::StrCat(service_->revision()));
+    WriteLocked(&header, std::move(resources), std::move(sent));
+  }
+
+  void SendSotwLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (dirty_.empty() && !sotw_must_respond_) {
+      return;
+    }
+    dirty_.clear();
+    // The full state of the subscribed set.
+    std::vector<std::string> names;
+    if (wildcard_) {
+      names = service_->AllNames();
+    } else {
+      names.assign(subscribed_.begin(), subscribed_.end());
+    }
+    std::sort(names.begin(), names.end());
+    std::vector<grpc::Slice> resources;
+    absl::flat_hash_map<std::string, int64_t> state;
+    for (const std::string& name : names) {
+      std::shared_ptr<const EncodedResource> cur = service_->Current(name);
+      if (cur != nullptr && !cur->deleted) {
+        resources.push_back(cur->field);
+        state[name] = cur->version;
+      }
+    }
+    // Never re-send a state the client has (ACKed) or rejected (NACKed),
+    // unless its subscription changed (it must get an answer).
+    if (!sotw_must_respond_ && (state == sotw_acked_state_ || state == sotw_nacked_state_)) {
+      return;
+    }
+    sotw_must_respond_ = false;
+    v1::DiscoveryResponse header;
+    header.set_version_info(absl::StrCat(service_->revision()));
+    // Names the client held that are gone count as sent removals.
+    absl::flat_hash_map<std::string, int64_t> sent = state;
+    for (const auto& [name, version] : sotw_acked_state_) {
+      if (!state.contains(name)) {
+        sent[name] = 0;
+      }
+    }
+    sotw_pending_state_ = state;
+    WriteLocked(&header, std::move(resources), std::move(sent));
+  }
+
+  // Serializes `header` (every field but the resources), appends the shared
+  // resource slices and starts the write.
+  void WriteLocked(google::protobuf::Message* header, std::vector<grpc::Slice> resources,
+                   absl::flat_hash_map<std::string, int64_t> sent)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::string nonce = absl::StrCat(++nonce_counter_);
+    const google::protobuf::FieldDescriptor* nonce_field =
+        header->GetDescriptor()->FindFieldByName("nonce");
+    header->GetReflection()->SetString(header, nonce_field, nonce);
+    const std::string head = header->SerializeAsString();
+    std::vector<grpc::Slice> slices;
+    slices.reserve(resources.size() + 1);
+    slices.emplace_back(head.data(), head.size());
+    for (grpc::Slice& s : resources) {
+      slices.push_back(std::move(s));
+    }
+    out_ = grpc::ByteBuffer(slices.data(), slices.size());
+    for (const auto& [name, version] : sent) {
+      names_[name].sent = version;
+    }
+    outstanding_ = true;
+    outstanding_nonce_ = nonce;
+    outstanding_sent_ = std::move(sent);
+    writing_ = true;
+    reactor_->StartWrite(&out_);
+  }
+
+  DiscoveryServiceImpl* const service_;
+  const bool delta_;
+  const std::string peer_;
+  const absl::Time connected_at_;
+
+  mutable absl::Mutex mu_;
+  Reactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;
+  grpc::ByteBuffer in_ ABSL_GUARDED_BY(mu_);   // the pending read's buffer
+  grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);  // untouched until OnWriteDone
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool first_request_ ABSL_GUARDED_BY(mu_) = true;
+  v1::Node node_ ABSL_GUARDED_BY(mu_);
+  bool wildcard_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::string> subscribed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, NameState> names_ ABSL_GUARDED_BY(mu_);
+  // Names whose current version must be (re)evaluated for sending.
+  absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  // Delta: names to send even if the client seems to hold them.
+  absl::flat_hash_set<std::string> force_ ABSL_GUARDED_BY(mu_);
+  // The response awaiting ACK/NACK: its nonce and name -> version sent.
+  bool outstanding_ ABSL_GUARDED_BY(mu_) = false;
+  std::string outstanding_nonce_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int64_t> outstanding_sent_ ABSL_GUARDED_BY(mu_);
+  uint64_t nonce_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  // SotW bookkeeping.
+  bool names_ever_ ABSL_GUARDED_BY(mu_) = false;
+  bool sotw_must_respond_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, int64_t> sotw_pending_state_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int64_t> sotw_acked_state_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, int64_t> sotw_nacked_state_ ABSL_GUARDED_BY(mu_);
+};
+
+// The gRPC reactor of one stream; deletes itself in OnDone.
+class StreamReactor final : public Reactor {
+ public:
+  StreamReactor(DiscoveryServiceImpl* service, std::shared_ptr<DiscoveryStream> stream)
+      : service_(service), stream_(std::move(stream)) {
+    stream_->Attach(this);
+  }
+  void OnReadDone(bool ok) override { stream_->OnReadDone(ok); }
+  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
+  void OnCancel() override { stream_->Finish(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    stream_->Detach();
+    service_->Remove(stream_.get());
+    delete this;
+  }
+
+ private:
+  DiscoveryServiceImpl* const service_;
+  const std::shared_ptr<DiscoveryStream> stream_;
+};
+
+// Ends a stream that was not admitted, with `status` and optional trailing
+// metadata.
+class RejectedReactor final : public Reactor {
+ public:
+  RejectedReactor(grpc::CallbackServerContext* ctx, grpc::Status status, int64_t pushback_ms) {
+    if (pushback_ms > 0) {
+      ctx->AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(pushback_ms));
+    }
+    Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace internal
+
+using internal::DiscoveryStream;
+
+namespace {
+
+std::shared_ptr<const EncodedResource> Encode(const storage::VersionedDtab& v) {
+  auto e = std::make_shared<EncodedResource>();
+  e->name = v.ns;
+  e->version = v.version;
+  e->revision = v.revision;
+  e->deleted = v.deleted;
+  // A response holding only this resource is exactly its `resources`
+  // field entry (field 2 in both response messages).
+  v1::DeltaDiscoveryResponse holder;
+  v1::DtabResource* r = holder.add_resources();
+  r->set_name(v.ns);
+  r->set_version(absl::StrCat(v.version));
+  ToProto(v, r->mutable_dtab());
+  const std::string bytes = holder.SerializeAsString();
+  e->field = grpc::Slice(bytes.data(), bytes.size());
+  return e;
+}
+
+}  // namespace
+
+DiscoveryServiceImpl::DiscoveryServiceImpl(DtabHub* hub, const Authenticator* auth,
+                                           Options options)
+    : hub_(hub), auth_(auth), options_(options) {
+  {
+    absl::MutexLock lock(&mu_);
+    tokens_ = options_.new_streams_burst;
+    refilled_at_ = absl::Now();
+  }
+  bool shut_down = false;
+  // Called before any stream exists; the hub's lock orders this with
+  // publishes, which then arrive through OnDtab.
+  for (const DtabHub::Snapshot& s : hub_->SubscribeAll(this, &shut_down)) {
+    auto e = Encode(*s);
+    absl::MutexLock lock(&mu_);
+    current_[e->name] = std::move(e);
+  }
+}
+
+DiscoveryServiceImpl::~DiscoveryServiceImpl() { hub_->UnsubscribeAll(this); }
+
+void DiscoveryServiceImpl::OnDtab(DtabHub::Snapshot dtab) {
+  std::shared_ptr<const EncodedResource> e = Encode(*dtab);
+  std::vector<std::shared_ptr<DiscoveryStream>> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    current_[e->name] = e;
+    if (auto it = watchers_.find(e->name); it != watchers_.end()) {
+      for (DiscoveryStream* s : it->second) {
+        targets.push_back(streams_.at(s));
+      }
+    }
+    auto named = watchers_.find(e->name);
+    for (DiscoveryStream* s : wildcard_) {
+      if (named != watchers_.end() && named->second.contains(s)) {
+        continue;  // already notified by name
+      }
+      targets.push_back(streams_.at(s));
+    }
+  }
+  for (const auto& s : targets) {
+    s->MarkDirty(e->name);
+  }
+}
+
+void DiscoveryServiceImpl::OnShutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;  // admits no new stream from now on
+  }
+  for (const auto& s : Streams()) {
+    s->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "dtabd is shutting down; reconnect to another instance"));
+  }
+}
+
+std::shared_ptr<const EncodedResource> DiscoveryServiceImpl::Current(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = current_.find(name);
+  return it == current_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> DiscoveryServiceImpl::AllNames() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, e] : current_) {
+    if (!e->deleted) {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+void DiscoveryServiceImpl::Watch(const std::string& name,
+                                 const std::shared_ptr<DiscoveryStream>& s) {
+  absl::MutexLock lock(&mu_);
+  watchers_[name].insert(s.get());
+}
+
+void DiscoveryServiceImpl::Unwatch(const std::string& name, DiscoveryStream* s) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = watchers_.find(name); it != watchers_.end()) {
+    it->second.erase(s);
+    if (it->second.empty()) {
+      watchers_.erase(it);
+    }
+  }
+}
+
+void DiscoveryServiceImpl::WatchAll(const std::shared_ptr<DiscoveryStream>& s) {
+  absl::MutexLock lock(&mu_);
+  wildcard_.insert(s.get());
+}
+
+void DiscoveryServiceImpl::Remove(DiscoveryStream* s) {
+  absl::MutexLock lock(&mu_);
+  wildcard_.erase(s);
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    it->second.erase(s);
+    if (it->second.empty()) {
+      watchers_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  streams_.erase(s);
+}
+
+std::vector<std::shared_ptr<DiscoveryStream>> DiscoveryServiceImpl::Streams() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<DiscoveryStream>> out;
+  out.reserve(streams_.size());
+  for (const auto& [p, s] : streams_) {
+    out.push_back(s);
+  }
+  return out;
+}
+
+absl::Status DiscoveryServiceImpl::Admit() {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) {
+    return absl::UnavailableError("dtabd is shutting down; reconnect to another instance");
+  }
+  if (static_cast<int>(streams_.size()) >= options_.max_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "dtabd serves at most ", options_.max_streams, " streams; retry later or elsewhere"));
+  }
+  const absl::Time now = absl::Now();
+  tokens_ = std::min<double>(options_.new_streams_burst,
+                             tokens_ + absl::ToDoubleSeconds(now - refilled_at_) *
+                                           options_.new_streams_per_s);
+  refilled_at_ = now;
+  if (tokens_ < 1) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many new streams (limit ", options_.new_streams_per_s, "/s); retry later"));
+  }
+  tokens_ -= 1;
+  return absl::OkStatus();
+}
+
+template <bool kDelta>
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::NewStream(
+    grpc::CallbackServerContext* ctx) {
+  if (absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), Scope::kRead);
+      !id.ok()) {
+    return new internal::RejectedReactor(ctx, ToGrpcStatus(id.status()), 0);
+  }
+  if (absl::Status s = Admit(); !s.ok()) {
+    const int64_t pushback = s.code() == absl::StatusCode::kResourceExhausted
+                                 ? absl::ToInt64Milliseconds(options_.retry_pushback)
+                                 : 0;
+    return new internal::RejectedReactor(ctx, ToGrpcStatus(s), pushback);
+  }
+  auto stream = std::make_shared<DiscoveryStream>(this, kDelta, ctx->peer());
+  {
+    absl::MutexLock lock(&mu_);
+    streams_[stream.get()] = stream;
+  }
+  return new internal::StreamReactor(this, std::move(stream));
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::StreamDtabs(
+    grpc::CallbackServerContext* ctx) {
+  return NewStream<false>(ctx);
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::DeltaDtabs(
+    grpc::CallbackServerContext* ctx) {
+  return NewStream<true>(ctx);
+}
+
+grpc::ServerUnaryReactor* DiscoveryServiceImpl::GetRolloutStatus(
+    grpc::CallbackServerContext* ctx, const v1::RolloutStatusRequest* req,
+    v1::RolloutStatusResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), Scope::kRead);
+      !id.ok()) {
+    reactor->Finish(ToGrpcStatus(id.status()));
+    return reactor;
+  }
+  const std::string& ns = req->namespace_();
+  std::shared_ptr<const EncodedResource> cur = Current(ns);
+  const std::string current =
+      cur != nullptr && !cur->deleted ? absl::StrCat(cur->version) : std::string();
+  resp->set_namespace_(ns);
+  resp->set_current_version(current);
+  for (const auto& s : Streams()) {
+    std::optional<v1::NodeRolloutStatus> st = s->Rollout(ns);
+    if (!st) {
+      continue;
+    }
+    (*resp->mutable_nodes_by_version())[st->acked_version()] += 1;
+    if (st->acked_version() != current) {
+      resp->set_behind(resp->behind() + 1);
+    }
+    if (!current.empty() && st->nacked_version() == current) {
+      resp->set_rejecting(resp->rejecting() + 1);
+    }
+    *resp->add_nodes() = *std::move(st);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListSubscribers(
+    grpc::CallbackServerContext* ctx, const v1::ListSubscribersRequest*,
+    v1::ListSubscribersResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), Scope::kRead);
+      !id.ok()) {
+    reactor->Finish(ToGrpcStatus(id.status()));
+    return reactor;
+  }
+  for (const auto& s : Streams()) {
+    s->FillSubscriber(resp->add_subscribers());
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace dtabd::server
