@@ -55,6 +55,9 @@ Remote commands (a dtabd server over gRPC):
   explain NS PATH [--override DTAB] [--max-depth N]
                                     bind PATH through NS's dtab
   validate -f FILE                  check a dtab on the server
+  rollout NS [--wait] [--version V] which connected proxies have ACKed NS's
+                                    version (--wait: until all have)
+  subscribers                       list the connected proxies (nodes)
 '-f -' reads standard input.
 
 Global options (remote commands; before or after the command):
@@ -65,7 +68,8 @@ Global options (remote commands; before or after the command):
 
 Exit status: 0 ok, 1 other error, 2 usage or parse error, 3 bind failure,
 4 not found, 5 conflict (already exists, or stale --expect-version),
-6 server unreachable or timed out, 7 authentication or permission denied.
+6 server unreachable or timed out, 7 authentication or permission denied,
+8 rollout --wait timed out, 9 rollout --wait: a subscriber rejected (NACKed).
 Run 'dtabctl help COMMAND' for a command's details.
 )";
 

@@ -24,6 +24,8 @@ inline constexpr int kExitNotFound = 4;     // NOT_FOUND: no such namespace or v
 inline constexpr int kExitConflict = 5;     // ALREADY_EXISTS, or ABORTED (stale version)
 inline constexpr int kExitUnavailable = 6;  // UNAVAILABLE, DEADLINE_EXCEEDED: server unreachable
 inline constexpr int kExitAuth = 7;         // UNAUTHENTICATED, PERMISSION_DENIED
+inline constexpr int kExitRolloutTimeout = 8;   // rollout --wait: --timeout ran out first
+inline constexpr int kExitRolloutRejected = 9;  // rollout --wait: a subscriber NACKed
 
 struct Io {
   std::istream& in;

@@ -14,6 +14,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
@@ -24,8 +25,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dtab/parser.h"
+#include "dtabd/v1/discovery.grpc.pb.h"
 #include "dtabd/v1/dtab.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -36,6 +39,11 @@ namespace {
 constexpr char kDefaultServer[] = "127.0.0.1:4321";
 constexpr char kDefaultTimeout[] = "10s";
 constexpr int kMaxPageSize = 1000;  // the server's limit on ListVersions pages
+
+// How often rollout --wait asks for the rollout status.
+constexpr absl::Duration kRolloutPollInterval = absl::Milliseconds(100);
+// How many node ids a rollout progress or error line names.
+constexpr size_t kMaxNamedNodes = 10;
 
 // Above this many cells (after trimming the common head and tail), diff
 // falls back from LCS to an order-insensitive comparison.
@@ -49,6 +57,7 @@ struct CommandSpec {
   std::vector<std::string> options;  // long names of options taking a value
   size_t operands = 0;               // exact number of positional arguments
   const char* operand_names = "";    // for "expected ..." messages
+  std::vector<std::string> flags = {};  // long names of options taking no value
 };
 
 const std::map<std::string, CommandSpec>& Specs() {
@@ -64,6 +73,8 @@ const std::map<std::string, CommandSpec>& Specs() {
       {"watch", {{}, 1, "NS"}},
       {"explain", {{"override", "max-depth"}, 2, "NS and PATH (or --dtab DTAB PATH offline)"}},
       {"validate", {{"file"}, 0, "no operands"}},
+      {"rollout", {{"version"}, 1, "NS", {"wait"}}},
+      {"subscribers", {{}, 0, "no operands"}},
   };
   return *specs;
 }
@@ -77,7 +88,8 @@ Global options (before or after the command):
   --json              one JSON object per result on stdout (proto field names)
 Exit status: 0 ok, 1 other error, 2 usage error or invalid dtab, 4 not found,
 5 conflict (exists, or stale --expect-version), 6 server unreachable or timed
-out, 7 authentication or permission denied.
+out, 7 authentication or permission denied, 8 rollout --wait timed out,
+9 rollout --wait: a subscriber rejected (NACKed) the version.
 )";
 
 }  // namespace
@@ -172,6 +184,40 @@ canonical form; exit 2 with the parser's message if it does not parse.
 --json: {"canonical","dentries"}.
 )",
                                 kGlobalHelp)},
+      {"rollout", absl::StrCat(R"(usage: dtabctl rollout NS [--wait] [--version V] [--timeout D]
+
+Shows how far version V of namespace NS (default: its current version) has
+reached the connected subscribers (proxies on DeltaDtabs or StreamDtabs
+streams), from what each last ACKed or NACKed. A summary line
+  rollout namespace=NS current_version=C version=V nodes=N by_version=7:2,6:1 behind=B rejecting=R
+('none' for nothing yet; by_version counts nodes by the version they last
+ACKed; behind counts nodes not yet on V or newer, rejecting ones included;
+rejecting, those that NACKed V or newer and ACKed nothing as new) then a
+table, one line per node:
+  NODE CLUSTER STATE ACKED SENT NACKED PEER ERROR
+with STATE ok (ACKed V or newer), behind or rejecting. Exits 0.
+
+--wait: asks again every 100ms until every connected subscriber of NS has
+ACKed V or a newer version, then prints the status and exits 0 (at once if
+no node subscribes to NS). While waiting, stderr says which nodes are
+behind whenever that changes ('dtabctl: waiting for NS version V: ...').
+Exit 9, with the status and the rejecting nodes and their errors on stderr,
+as soon as a node NACKs V or newer (dtabd never re-sends a NACKed version,
+so only a newer one can fix it). Exit 8, with the last status and the nodes
+still behind, when --timeout (default 10s; 'inf' for none) runs out first.
+Exit 4 if NS has no current version (absent or deleted) and no --version.
+--json: the final RolloutStatusResponse as one JSON object.
+)",
+                               kGlobalHelp)},
+      {"subscribers", absl::StrCat(R"(usage: dtabctl subscribers
+
+Lists the streams connected to dtabd's DiscoveryService, sorted by node id,
+as a table NODE CLUSTER STREAM PEER CONNECTED_AT USER_AGENT NAMESPACES
+(STREAM: delta or sotw; NAMESPACES: the subscribed names, comma-separated,
+'*' for every namespace; '-' for an empty field, e.g. a stream that has not
+sent its first request). --json: one Subscriber object per line.
+)",
+                                   kGlobalHelp)},
   };
   return *help;
 }
@@ -181,6 +227,7 @@ namespace {
 // Parsed remote command line.
 struct RemoteArgs {
   std::map<std::string, std::string> options;  // long name -> value
+  std::set<std::string> flags;                 // value-less options given
   std::vector<std::string> positional;
   bool json = false;
   bool help = false;
@@ -242,6 +289,14 @@ std::optional<RemoteArgs> ParseRemoteArgs(const std::vector<std::string>& in,
       a.json = true;
       continue;
     }
+    if (Contains(spec.flags, name)) {
+      if (value) {
+        *problem = absl::StrCat("option '--", name, "' takes no value");
+        return std::nullopt;
+      }
+      a.flags.insert(name);
+      continue;
+    }
     if (!Contains(spec.options, name) && !Contains(GlobalValueOptions(), name)) {
       *problem = absl::StrCat("unknown option '", name == "file" ? "-f" : "--" + name, "'");
       return std::nullopt;
@@ -269,15 +324,23 @@ class Remote {
       : server_(std::move(server)),
         token_(std::move(token)),
         timeout_text_(std::move(timeout_text)),
-        stub_(v1::DtabService::NewStub(
-            grpc::CreateChannel(server_, grpc::InsecureChannelCredentials()))) {
+        channel_(grpc::CreateChannel(server_, grpc::InsecureChannelCredentials())),
+        stub_(v1::DtabService::NewStub(channel_)),
+        discovery_stub_(v1::DiscoveryService::NewStub(channel_)) {
     if (timeout) {
       deadline_ = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(*timeout);
     }
   }
 
   v1::DtabService::Stub* stub() const { return stub_.get(); }
+  v1::DiscoveryService::Stub* discovery_stub() const { return discovery_stub_.get(); }
   bool has_deadline() const { return deadline_.has_value(); }
+  // The command's deadline (--timeout after the start), if any.
+  const std::optional<std::chrono::system_clock::time_point>& deadline() const {
+    return deadline_;
+  }
+  // --timeout as given (for messages).
+  const std::string& timeout_text() const { return timeout_text_; }
 
   // A context with the command's deadline and credentials; set up one per
   // call (a ClientContext must not be reused).
@@ -305,7 +368,9 @@ class Remote {
   const std::string token_;
   const std::string timeout_text_;
   std::optional<std::chrono::system_clock::time_point> deadline_;
+  const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::DtabService::Stub> stub_;
+  const std::unique_ptr<v1::DiscoveryService::Stub> discovery_stub_;
 };
 
 int ExitCodeFor(grpc::StatusCode code) {
@@ -534,6 +599,7 @@ struct Invocation {
 
   int Usage(absl::string_view problem) const { return cli::Usage(command, help, problem, io); }
   const std::string& operand(size_t i) const { return args.positional[i]; }
+  bool flag(const std::string& name) const { return args.flags.count(name) > 0; }
   std::optional<std::string> option(const std::string& name) const {
     auto it = args.options.find(name);
     return it == args.options.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -1008,6 +1074,249 @@ int Validate(const Invocation& c) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------------------
+// Rollout status and subscribers (DiscoveryService)
+
+// A version string as a number: 0 for "" (none) or anything malformed.
+int64_t VersionNumber(absl::string_view text) {
+  int64_t v = 0;
+  return absl::SimpleAtoi(text, &v) && v > 0 ? v : 0;
+}
+
+std::string OrDash(absl::string_view s) { return s.empty() ? "-" : std::string(s); }
+
+enum class NodeState { kOk, kBehind, kRejecting };
+
+const char* NodeStateName(NodeState s) {
+  switch (s) {
+    case NodeState::kOk:
+      return "ok";
+    case NodeState::kBehind:
+      return "behind";
+    case NodeState::kRejecting:
+      return "rejecting";
+  }
+  return "?";
+}
+
+// Where `n` stands against version `target`: ok once it ACKed `target` or
+// a newer version (versions only grow, so newer includes it); rejecting if
+// it NACKed `target` or newer since (dtabd never re-sends a NACKed version).
+// `target` 0 means "the namespace is absent": ok once the node holds
+// nothing (it ACKed the removal, or never had a version).
+NodeState StateOf(const v1::NodeRolloutStatus& n, int64_t target) {
+  const int64_t acked = VersionNumber(n.acked_version());
+  if (target == 0) {
+    return acked == 0 ? NodeState::kOk : NodeState::kBehind;
+  }
+  if (acked >= target) {
+    return NodeState::kOk;
+  }
+  return VersionNumber(n.nacked_version()) >= target ? NodeState::kRejecting : NodeState::kBehind;
+}
+
+// A rollout status judged against one target version.
+struct RolloutView {
+  int64_t target = 0;
+  std::vector<const v1::NodeRolloutStatus*> nodes;  // sorted by node id, then peer
+  std::vector<NodeState> states;                    // parallel to `nodes`
+  std::vector<const v1::NodeRolloutStatus*> behind;     // not ok (rejecting included)
+  std::vector<const v1::NodeRolloutStatus*> rejecting;  // subset of `behind`
+};
+
+// `status` must outlive the view (it points into its nodes).
+RolloutView ViewOf(const v1::RolloutStatusResponse& status, int64_t target) {
+  RolloutView v;
+  v.target = target;
+  for (const v1::NodeRolloutStatus& n : status.nodes()) {
+    v.nodes.push_back(&n);
+  }
+  std::sort(v.nodes.begin(), v.nodes.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->node_id(), a->peer()) < std::tie(b->node_id(), b->peer());
+  });
+  for (const v1::NodeRolloutStatus* n : v.nodes) {
+    const NodeState s = StateOf(*n, target);
+    v.states.push_back(s);
+    if (s != NodeState::kOk) {
+      v.behind.push_back(n);
+    }
+    if (s == NodeState::kRejecting) {
+      v.rejecting.push_back(n);
+    }
+  }
+  return v;
+}
+
+// "node-a, node-b and 3 more"; with `errors`, each followed by its NACK
+// error ("node-a (rule 3: missing '=>')").
+std::string NodeList(const std::vector<const v1::NodeRolloutStatus*>& nodes, bool errors) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < nodes.size() && i < kMaxNamedNodes; ++i) {
+    std::string name = nodes[i]->node_id().empty() ? absl::StrCat("(no id) ", nodes[i]->peer())
+                                                   : nodes[i]->node_id();
+    if (errors) {
+      absl::StrAppend(&name, " (", absl::CHexEscape(nodes[i]->nack_error()), ")");
+    }
+    names.push_back(std::move(name));
+  }
+  std::string out = absl::StrJoin(names, ", ");
+  if (nodes.size() > kMaxNamedNodes) {
+    absl::StrAppend(&out, " and ", nodes.size() - kMaxNamedNodes, " more");
+  }
+  return out;
+}
+
+void PrintRollout(const Invocation& c, const v1::RolloutStatusResponse& status,
+                  const RolloutView& v) {
+  if (c.args.json) {
+    PrintJson(status, c.io);
+    return;
+  }
+  // Nodes per acked version, newest first, "none" last.
+  std::vector<std::pair<std::string, int32_t>> counts(status.nodes_by_version().begin(),
+                                                      status.nodes_by_version().end());
+  std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
+    return VersionNumber(a.first) > VersionNumber(b.first);
+  });
+  std::vector<std::string> by_version;
+  for (const auto& [version, n] : counts) {
+    by_version.push_back(absl::StrCat(version.empty() ? "none" : version, ":", n));
+  }
+  c.io.out << "rollout namespace=" << status.namespace_()
+           << " current_version=" << (status.current_version().empty() ? "none"
+                                                                        : status.current_version())
+           << " version=" << (v.target == 0 ? "none" : absl::StrCat(v.target))
+           << " nodes=" << v.nodes.size() << " by_version="
+           << (by_version.empty() ? "-" : absl::StrJoin(by_version, ","))
+           << " behind=" << v.behind.size() << " rejecting=" << v.rejecting.size() << "\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "CLUSTER", "STATE", "ACKED", "SENT", "NACKED", "PEER", "ERROR"}};
+  for (size_t i = 0; i < v.nodes.size(); ++i) {
+    const v1::NodeRolloutStatus& n = *v.nodes[i];
+    rows.push_back({OrDash(n.node_id()), OrDash(n.cluster()), NodeStateName(v.states[i]),
+                    OrDash(n.acked_version()), OrDash(n.sent_version()),
+                    OrDash(n.nacked_version()), OrDash(n.peer()),
+                    n.nack_error().empty() ? "" : Quote(n.nack_error())});
+  }
+  PrintTable(rows, c.io);
+}
+
+int Rollout(const Invocation& c) {
+  int64_t version = 0;
+  if (!c.IntOption("version", &version)) {
+    return kExitUsage;
+  }
+  const bool wait = c.flag("wait");
+  const std::string& ns = c.operand(0);
+  v1::RolloutStatusRequest req;
+  req.set_namespace_(ns);
+  auto fetch = [&](v1::RolloutStatusResponse* out) {
+    return c.remote.Call([&](grpc::ClientContext* ctx) {
+      return c.remote.discovery_stub()->GetRolloutStatus(ctx, req, out);
+    });
+  };
+
+  v1::RolloutStatusResponse status;
+  if (grpc::Status s = fetch(&status); !s.ok()) {
+    return c.remote.Fail(s, c.io);
+  }
+  // The target is fixed by the first answer; a version committed while
+  // waiting is newer, so a node that ACKs it counts as done.
+  const int64_t target = version > 0 ? version : VersionNumber(status.current_version());
+  if (!wait) {
+    PrintRollout(c, status, ViewOf(status, target));
+    return kExitOk;
+  }
+  if (target == 0) {
+    c.io.err << "dtabctl: namespace '" << ns
+             << "' has no current version (absent or deleted); nothing to wait for (give "
+                "--version V)\n";
+    return kExitNotFound;
+  }
+
+  std::string last_progress;
+  while (true) {
+    const RolloutView v = ViewOf(status, target);
+    if (!v.rejecting.empty()) {
+      PrintRollout(c, status, v);
+      c.io.err << "dtabctl: " << ns << " version " << target << " rejected by "
+               << v.rejecting.size() << " of " << v.nodes.size()
+               << " node(s): " << NodeList(v.rejecting, /*errors=*/true) << "\n";
+      return kExitRolloutRejected;
+    }
+    if (v.behind.empty()) {
+      PrintRollout(c, status, v);
+      if (v.nodes.empty()) {
+        c.io.err << "dtabctl: note: no connected node subscribes to " << ns << "\n";
+      }
+      return kExitOk;
+    }
+    const std::string progress =
+        absl::StrCat("dtabctl: waiting for ", ns, " version ", target, ": ", v.behind.size(),
+                     " of ", v.nodes.size(), " node(s) behind: ", NodeList(v.behind, false));
+    if (progress != last_progress) {
+      c.io.err << progress << "\n";
+      c.io.err.flush();
+      last_progress = progress;
+    }
+    absl::Duration pause = kRolloutPollInterval;
+    if (c.remote.deadline()) {
+      pause = std::min(pause, absl::FromChrono(*c.remote.deadline() -
+                                               std::chrono::system_clock::now()));
+    }
+    if (pause > absl::ZeroDuration()) {
+      absl::SleepFor(pause);
+    }
+    v1::RolloutStatusResponse next;
+    grpc::Status s = fetch(&next);
+    if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      PrintRollout(c, status, v);
+      c.io.err << "dtabctl: timed out after --timeout " << c.remote.timeout_text()
+               << " waiting for " << ns << " version " << target << ": " << v.behind.size()
+               << " of " << v.nodes.size() << " node(s) behind: " << NodeList(v.behind, false)
+               << "\n";
+      return kExitRolloutTimeout;
+    }
+    if (!s.ok()) {
+      return c.remote.Fail(s, c.io);
+    }
+    status = std::move(next);
+  }
+}
+
+int Subscribers(const Invocation& c) {
+  v1::ListSubscribersResponse resp;
+  grpc::Status s = c.remote.Call([&](grpc::ClientContext* ctx) {
+    return c.remote.discovery_stub()->ListSubscribers(ctx, v1::ListSubscribersRequest(), &resp);
+  });
+  if (!s.ok()) {
+    return c.remote.Fail(s, c.io);
+  }
+  std::vector<const v1::Subscriber*> subs;
+  for (const v1::Subscriber& sub : resp.subscribers()) {
+    subs.push_back(&sub);
+  }
+  std::sort(subs.begin(), subs.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->node_id(), a->peer()) < std::tie(b->node_id(), b->peer());
+  });
+  if (c.args.json) {
+    for (const v1::Subscriber* sub : subs) {
+      PrintJson(*sub, c.io);
+    }
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "CLUSTER", "STREAM", "PEER", "CONNECTED_AT", "USER_AGENT", "NAMESPACES"}};
+  for (const v1::Subscriber* sub : subs) {
+    rows.push_back({OrDash(sub->node_id()), OrDash(sub->cluster()), OrDash(sub->stream()),
+                    OrDash(sub->peer()), Time(sub->connected_at()),
+                    OrDash(absl::CHexEscape(sub->user_agent())),
+                    OrDash(absl::StrJoin(sub->resource_names(), ","))});
+  }
+  PrintTable(rows, c.io);
+  return kExitOk;
+}
+
 using Handler = int (*)(const Invocation&);
 
 Handler FindHandler(const std::string& command) {
@@ -1015,6 +1324,7 @@ Handler FindHandler(const std::string& command) {
       {"list", List},     {"get", Get},         {"create", Create},     {"apply", Apply},
       {"delete", Delete}, {"history", History}, {"diff", Diff},         {"rollback", Rollback},
       {"watch", Watch},   {"explain", Explain}, {"validate", Validate},
+      {"rollout", Rollout}, {"subscribers", Subscribers},
   };
   return handlers->at(command);
 }

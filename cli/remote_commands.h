@@ -1,6 +1,8 @@
 // dtabctl's remote commands: list, get, create, apply, delete, history,
 // diff, rollback, watch, explain (without --dtab) and validate, each a client
-// of a dtabd server's dtabd.v1.DtabService over gRPC.
+// of a dtabd server's dtabd.v1.DtabService over gRPC; and rollout and
+// subscribers, clients of its dtabd.v1.DiscoveryService (GetRolloutStatus,
+// ListSubscribers).
 //
 // Connection settings are the global options --server HOST:PORT (or
 // $DTABD_ADDR, default 127.0.0.1:4321), --token TOKEN (or $DTABD_TOKEN; sent
@@ -12,8 +14,9 @@
 // that does not parse); 3 explain's path did not bind; 4 NOT_FOUND;
 // 5 ALREADY_EXISTS or ABORTED (stale --expect-version; the message names the
 // current version); 6 UNAVAILABLE or DEADLINE_EXCEEDED (server unreachable);
-// 7 UNAUTHENTICATED or PERMISSION_DENIED; 1 anything else. Errors go to
-// stderr prefixed "dtabctl: ".
+// 7 UNAUTHENTICATED or PERMISSION_DENIED; 8 rollout --wait: --timeout ran
+// out before every subscriber ACKed; 9 rollout --wait: a subscriber NACKed
+// the version; 1 anything else. Errors go to stderr prefixed "dtabctl: ".
 //
 // This header includes no gRPC headers; the client lives in the .cc.
 //

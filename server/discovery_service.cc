@@ -217,7 +217,14 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     }
     outstanding_sent_.clear();
     if (!delta_) {
-      (nack ? sotw_nacked_state_ : sotw_acked_state_) = std::move(sotw_pending_state_);
+      // Only the latest rejected state is held back, and only until the
+      // client applies another one.
+      if (nack) {
+        sotw_nacked_state_ = std::move(sotw_pending_state_);
+      } else {
+        sotw_acked_state_ = std::move(sotw_pending_state_);
+        sotw_nacked_state_.reset();
+      }
       sotw_pending_state_.clear();
     }
   }
@@ -229,6 +236,10 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
       node_ = req.node();
       for (const auto& [name, version] : req.initial_resource_versions()) {
         names_[name].known = ParseVersion(version);
+        // Evaluated even if only a wildcard covers it: it may have been
+        // deleted while the client was away (SubscribeLocked("*") marks
+        // only live names).
+        dirty_.insert(name);
       }
       for (const std::string& n : req.resource_names_subscribe()) {
         SubscribeLocked(n);
@@ -437,7 +448,8 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
   bool sotw_must_respond_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, int64_t> sotw_pending_state_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> sotw_acked_state_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, int64_t> sotw_nacked_state_ ABSL_GUARDED_BY(mu_);
+  // The rejected state, if any (none: even an empty state was not).
+  std::optional<absl::flat_hash_map<std::string, int64_t>> sotw_nacked_state_ ABSL_GUARDED_BY(mu_);
 };
 
 // The gRPC reactor of one stream; deletes itself in OnDone.
@@ -514,6 +526,7 @@ DiscoveryServiceImpl::DiscoveryServiceImpl(DtabHub* hub, const Authenticator* au
   for (const DtabHub::Snapshot& s : hub_->SubscribeAll(this, &shut_down)) {
     auto e = Encode(*s);
     absl::MutexLock lock(&mu_);
+    revision_ = std::max(revision_, e->revision);
     current_[e->name] = std::move(e);
   }
 }
@@ -526,6 +539,7 @@ void DiscoveryServiceImpl::OnDtab(DtabHub::Snapshot dtab) {
   {
     absl::MutexLock lock(&mu_);
     current_[e->name] = e;
+    revision_ = std::max(revision_, e->revision);
     if (auto it = watchers_.find(e->name); it != watchers_.end()) {
       for (DiscoveryStream* s : it->second) {
         targets.push_back(streams_.at(s));
@@ -560,6 +574,11 @@ std::shared_ptr<const EncodedResource> DiscoveryServiceImpl::Current(
   absl::MutexLock lock(&mu_);
   auto it = current_.find(name);
   return it == current_.end() ? nullptr : it->second;
+}
+
+int64_t DiscoveryServiceImpl::revision() const {
+  absl::MutexLock lock(&mu_);
+  return revision_;
 }
 
 std::vector<std::string> DiscoveryServiceImpl::AllNames() const {

@@ -17,8 +17,10 @@
 // (burst `new_streams_burst`) new ones; past that a stream ends with
 // RESOURCE_EXHAUSTED and trailing metadata grpc-retry-pushback-ms.
 //
-// Thread-safety: thread-safe. Lock order: hub -> service -> stream (a
-// stream may take the service lock, never the hub's).
+// Thread-safety: thread-safe. Lock order: hub -> stream -> service (the
+// hub calls OnDtab, and so streams, under its lock; a stream may take the
+// service lock, never the hub's; the service calls streams without its
+// lock).
 #ifndef DTABD_SERVER_DISCOVERY_SERVICE_H_
 #define DTABD_SERVER_DISCOVERY_SERVICE_H_
 
@@ -93,7 +95,9 @@ class DiscoveryServiceImpl final
   std::shared_ptr<const EncodedResource> Current(const std::string& name) const
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> AllNames() const ABSL_LOCKS_EXCLUDED(mu_);
-  int64_t revision() const { return hub_->revision(); }
+  // The highest revision seen (streams must not call the hub: it holds
+  // its lock while it calls into streams).
+  int64_t revision() const ABSL_LOCKS_EXCLUDED(mu_);
   void Watch(const std::string& name, const std::shared_ptr<internal::DiscoveryStream>& s)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unwatch(const std::string& name, internal::DiscoveryStream* s) ABSL_LOCKS_EXCLUDED(mu_);
@@ -123,6 +127,7 @@ class DiscoveryServiceImpl final
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<internal::DiscoveryStream*> wildcard_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   // Token bucket for new streams.
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::Time refilled_at_ ABSL_GUARDED_BY(mu_);

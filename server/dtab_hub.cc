@@ -91,7 +91,7 @@ void DtabHub::Shutdown() {
 
 size_t DtabHub::subscriber_count() const {
   absl::MutexLock lock(&mu_);
-  size_t n = all_subscribers_.size();
+  size_t n = 0;  // per-namespace watches only (not the discovery service)
   for (const auto& [ns, e] : entries_) {
     n += e.subscribers.size();
   }

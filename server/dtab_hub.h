@@ -66,6 +66,8 @@ class DtabHub {
   // Calls OnShutdown on every subscriber and refuses new ones.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Subscribers of single namespaces (watch streams); SubscribeAll ones
+  // are not counted.
   size_t subscriber_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Names of the namespaces whose latest version is not a deletion, sorted.

@@ -98,6 +98,10 @@ class DtabdServerImpl final : public DtabdServer {
     DTABD_ASSIGN_OR_RETURN(HostPort grpc_hp, SplitAddress("grpc-addr", o.grpc_addr));
     DTABD_ASSIGN_OR_RETURN(HostPort http_hp, SplitAddress("http-addr", o.http_addr));
     DTABD_ASSIGN_OR_RETURN(HostPort admin_hp, SplitAddress("admin-addr", o.admin_addr));
+    if (o.max_streams < 1 || !(o.new_streams_per_s > 0) || o.new_streams_burst < 1) {
+      return absl::InvalidArgumentError(
+          "--max-streams, --new-streams-per-s and --new-streams-burst must be positive");
+    }
     if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
       return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
     }
@@ -139,8 +143,11 @@ class DtabdServerImpl final : public DtabdServer {
     executor_ = std::make_unique<Executor>(o.storage_threads);
     dtab_service_ = std::make_unique<DtabServiceImpl>(store_.get(), &hub_, executor_.get(),
                                                       auth_.get());
-    discovery_service_ =
-        std::make_unique<DiscoveryServiceImpl>(&hub_, auth_.get(), DiscoveryServiceImpl::Options{});
+    DiscoveryServiceImpl::Options dopts;
+    dopts.max_streams = o.max_streams;
+    dopts.new_streams_per_s = o.new_streams_per_s;
+    dopts.new_streams_burst = o.new_streams_burst;
+    discovery_service_ = std::make_unique<DiscoveryServiceImpl>(&hub_, auth_.get(), dopts);
     health_ = std::make_unique<HealthServiceImpl>(
         std::vector<std::string>{"dtabd.v1.DtabService", "dtabd.v1.DiscoveryService"});
 
@@ -202,11 +209,11 @@ class DtabdServerImpl final : public DtabdServer {
   }
 
  private:
-  // Loads the latest version of every live namespace into the hub.
+  // Loads the latest version of every namespace (tombstones too, so that
+  // readers learn of deletions that happened before a restart).
   absl::Status SeedHub() {
-    DTABD_ASSIGN_OR_RETURN(std::vector<storage::NamespaceSummary> list, store_->List());
-    for (const storage::NamespaceSummary& n : list) {
-      DTABD_ASSIGN_OR_RETURN(storage::VersionedDtab v, store_->Get(n.ns, std::nullopt));
+    DTABD_ASSIGN_OR_RETURN(std::vector<storage::VersionedDtab> all, store_->LatestOfAll());
+    for (storage::VersionedDtab& v : all) {
       hub_.Publish(std::move(v));
     }
     return absl::OkStatus();

@@ -24,6 +24,12 @@ struct DtabdOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   int storage_threads = 4;
+  // DiscoveryService admission limits: concurrent streams, and new streams
+  // per second with a burst (token bucket). Past them a stream ends with
+  // RESOURCE_EXHAUSTED and a retry hint.
+  int max_streams = 50'000;
+  double new_streams_per_s = 1000;
+  int new_streams_burst = 2000;
 };
 
 class DtabdServer {

@@ -6,7 +6,9 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <tuple>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/dtabd_server.h"
 
@@ -27,6 +29,15 @@ health, reflection), namerd's HTTP API and an admin port.
                        without it dtabd listens on loopback only
   --tls-cert FILE      PEM certificate for TLS on every listener
   --tls-key FILE       PEM private key for --tls-cert
+  --max-streams N      DiscoveryService: at most N concurrent streams (default
+                       50000)
+  --new-streams-per-s R
+                       DiscoveryService: admit new streams at R per second
+                       (default 1000)...
+  --new-streams-burst B
+                       ...with bursts of up to B (default 2000). Past either
+                       limit a new stream ends with RESOURCE_EXHAUSTED and
+                       trailing metadata grpc-retry-pushback-ms
 
 At startup dtabd prints 'dtabd: serving grpc=H:P http=H:P admin=H:P'.
 SIGTERM or SIGINT shut it down gracefully.
@@ -36,11 +47,14 @@ SIGTERM or SIGINT shut it down gracefully.
 // "" on success; "help" when --help was asked for.
 std::string ParseFlags(int argc, char** argv, dtabd::server::DtabdOptions* o) {
   std::string sync = "full";
+  std::string max_streams, new_streams_per_s, new_streams_burst;
   const std::map<std::string, std::string*> flags = {
       {"db", &o->db_path},          {"grpc-addr", &o->grpc_addr},
       {"http-addr", &o->http_addr}, {"admin-addr", &o->admin_addr},
       {"tokens", &o->tokens_file},  {"tls-cert", &o->tls_cert_file},
       {"tls-key", &o->tls_key_file}, {"sync", &sync},
+      {"max-streams", &max_streams}, {"new-streams-per-s", &new_streams_per_s},
+      {"new-streams-burst", &new_streams_burst},
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -74,6 +88,19 @@ std::string ParseFlags(int argc, char** argv, dtabd::server::DtabdOptions* o) {
     return absl::StrCat("--sync='", sync, "': expected 'full' or 'normal'");
   }
   o->synchronous_full = sync == "full";
+  for (const auto& [flag, text, out] :
+       {std::tuple{"max-streams", &max_streams, &o->max_streams},
+        std::tuple{"new-streams-burst", &new_streams_burst, &o->new_streams_burst}}) {
+    if (!text->empty() && (!absl::SimpleAtoi(*text, out) || *out < 1)) {
+      return absl::StrCat("--", flag, "='", *text, "': expected a positive integer");
+    }
+  }
+  if (!new_streams_per_s.empty() &&
+      (!absl::SimpleAtod(new_streams_per_s, &o->new_streams_per_s) ||
+       !(o->new_streams_per_s > 0))) {
+    return absl::StrCat("--new-streams-per-s='", new_streams_per_s,
+                        "': expected a positive number");
+  }
   return "";
 }
 

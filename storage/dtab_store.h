@@ -138,6 +138,10 @@ class DtabStore {
   virtual absl::StatusOr<std::vector<VersionedDtab>> ChangesSince(int64_t after_revision,
                                                                   int limit) = 0;
 
+  // The latest version of every namespace that ever existed, tombstones
+  // included, sorted by name (what a server loads at startup).
+  virtual absl::StatusOr<std::vector<VersionedDtab>> LatestOfAll() = 0;
+
   // The revision of the latest commit (0 for an empty store).
   virtual absl::StatusOr<int64_t> CurrentRevision() = 0;
 };

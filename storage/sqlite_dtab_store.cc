@@ -40,6 +40,9 @@ struct ColumnsSql {
                                      " ORDER BY version DESC LIMIT ?");
   std::string changes_since = absl::StrCat(
       "SELECT ", kColumns, " FROM versions WHERE revision > ? ORDER BY revision LIMIT ?");
+  std::string latest_of_all = absl::StrCat(
+      "SELECT ", kColumns, " FROM versions WHERE (namespace, version) IN"
+      " (SELECT name, latest_version FROM namespaces) ORDER BY namespace");
 };
 
 const ColumnsSql& Sql() {
@@ -71,6 +74,18 @@ VersionedDtab ReadRow(const Statement& s) {
   v.created_at = absl::FromUnixMicros(s.ColumnInt64(6));
   v.deleted = s.ColumnInt64(7) != 0;
   return v;
+}
+
+// Every remaining row of `q`.
+absl::StatusOr<std::vector<VersionedDtab>> ReadAll(Statement* q) {
+  std::vector<VersionedDtab> out;
+  while (true) {
+    DTABD_ASSIGN_OR_RETURN(bool row, q->Step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(ReadRow(*q));
+  }
 }
 
 absl::Status StaleVersion(absl::string_view ns, int64_t expected, int64_t current) {
@@ -472,15 +487,16 @@ absl::StatusOr<std::vector<VersionedDtab>> SqliteDtabStore::ChangesSince(int64_t
         ScopedReset reset(q);
         q->BindInt64(1, after_revision);
         q->BindInt64(2, limit);
-        std::vector<VersionedDtab> out;
-        while (true) {
-          DTABD_ASSIGN_OR_RETURN(bool row, q->Step());
-          if (!row) {
-            break;
-          }
-          out.push_back(ReadRow(*q));
-        }
-        return out;
+        return ReadAll(q);
+      });
+}
+
+absl::StatusOr<std::vector<VersionedDtab>> SqliteDtabStore::LatestOfAll() {
+  return WithReader<std::vector<VersionedDtab>>(
+      [&](Connection& c) -> absl::StatusOr<std::vector<VersionedDtab>> {
+        DTABD_ASSIGN_OR_RETURN(Statement * q, c.Cached(Sql().latest_of_all));
+        ScopedReset reset(q);
+        return ReadAll(q);
       });
 }
 

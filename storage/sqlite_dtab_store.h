@@ -74,6 +74,7 @@ class SqliteDtabStore final : public DtabStore {
                                       int64_t before_version) override;
   absl::StatusOr<std::vector<VersionedDtab>> ChangesSince(int64_t after_revision,
                                                           int limit) override;
+  absl::StatusOr<std::vector<VersionedDtab>> LatestOfAll() override;
   absl::StatusOr<int64_t> CurrentRevision() override;
 
   // Runs PRAGMA integrity_check on the writer and returns its first line

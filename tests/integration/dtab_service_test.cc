@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,6 +98,12 @@ class WatchStream {
 class DtabServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { StartDtabd(DtabdProcess::Options()); }
+
+  void TearDown() override {
+    if (HasFailure() && dtabd_ != nullptr) {
+      std::cerr << "dtabd's stderr:\n" << dtabd_->stderr_output();
+    }
+  }
 
   void StartDtabd(DtabdProcess::Options options) {
     absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(options));
@@ -342,6 +349,17 @@ TEST_F(DtabServiceTest, CreateDtabWithBadNamespaceIsInvalidArgument) {
               StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("'a b'")));
 }
 
+TEST_F(DtabServiceTest, OversizedDtabIsInvalidArgumentAndOversizedMessageIsResourceExhausted) {
+  v1::VersionedDtab v;
+  // Over the store's 1 MiB limit on dtab text, within gRPC's 4 MiB message limit.
+  EXPECT_THAT(Put("default", std::string(2 << 20, ' '), &v),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("the limit is 1048576")));
+  // Over gRPC's limit on received messages.
+  EXPECT_THAT(Put("default", std::string(5 << 20, ' '), &v),
+              StatusIs(grpc::StatusCode::RESOURCE_EXHAUSTED, ::testing::_));
+  EXPECT_THAT(Get("default", 0, &v), StatusIs(grpc::StatusCode::NOT_FOUND, ::testing::_));
+}
+
 // --- UpdateDtab --------------------------------------------------------
 
 TEST_F(DtabServiceTest, UpdateDtabWithCurrentVersionApplies) {
@@ -526,7 +544,8 @@ TEST_F(DtabServiceTest, RollbackDtabErrors) {
   EXPECT_THAT(Rollback("default", 9, 0, &v),
               StatusIs(grpc::StatusCode::NOT_FOUND, HasSubstr("has no version 9")));
   EXPECT_THAT(Rollback("default", 2, 0, &v),
-              StatusIs(grpc::StatusCode::FAILED_PRECONDITION, HasSubstr("version 2 is a deletion")));
+              StatusIs(grpc::StatusCode::FAILED_PRECONDITION,
+                       HasSubstr("version 2 is a deletion")));
   EXPECT_THAT(Rollback("default", 1, 2, &v),
               StatusIs(grpc::StatusCode::ABORTED, HasSubstr("current version is 3")));
   ASSERT_THAT(Rollback("default", 1, 3, &v), IsOk());
@@ -782,6 +801,38 @@ TEST_F(DtabServiceTest, SigtermEndsWatchWithUnavailableAndExitsZero) {
   absl::StatusOr<int> code = dtabd_->Wait(std::chrono::seconds(10));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
+  EXPECT_THAT(dtabd_->stderr_output(), HasSubstr("dtabd: SIGTERM, shutting down"));
+}
+
+// --- Startup failures (and DtabdProcess reporting them) ----------------
+
+TEST(DtabdStartupTest, UnknownFlagExitsWithUsageError) {
+  DtabdProcess::Options o;
+  o.extra_args = {"--no-such-flag", "x"};
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 2)"));
+  EXPECT_THAT(p.status().message(), HasSubstr("unknown flag '--no-such-flag'"));
+}
+
+TEST(DtabdStartupTest, NonLoopbackAddressWithoutTokensIsRefused) {
+  DtabdProcess::Options o;
+  o.extra_args = {"--grpc-addr", "0.0.0.0:0"};  // the last --grpc-addr wins
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
+  EXPECT_THAT(p.status().message(),
+              HasSubstr("--grpc-addr='0.0.0.0:0' is not a loopback address: without --tokens"));
+}
+
+TEST(DtabdStartupTest, MalformedTokensFileIsRefused) {
+  DtabdProcess::Options o;
+  o.tokens = "just-a-token\n";
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
+  EXPECT_THAT(p.status().message(),
+              HasSubstr("tokens:1: expected 'TOKEN IDENTITY read|write', got 1 fields"));
 }
 
 // --- Authentication ----------------------------------------------------

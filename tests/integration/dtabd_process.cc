@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 #include <utility>
 
@@ -120,8 +121,13 @@ absl::Status DtabdProcess::Spawn() {
   }
   argv.push_back(nullptr);
 
+  const int err = open(stderr_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (err < 0) {
+    return Errno(absl::StrCat("open ", stderr_path()));
+  }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
+    close(err);
     return Errno("pipe2");
   }
   const pid_t parent = getpid();
@@ -129,6 +135,7 @@ absl::Status DtabdProcess::Spawn() {
   if (pid < 0) {
     close(out[0]);
     close(out[1]);
+    close(err);
     return Errno("fork");
   }
   if (pid == 0) {
@@ -141,13 +148,14 @@ absl::Status DtabdProcess::Spawn() {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
-    if (dup2(out[1], STDOUT_FILENO) < 0) {  // dup2 clears O_CLOEXEC
+    if (dup2(out[1], STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0) {  // clears O_CLOEXEC
       _exit(126);
     }
     execv(argv[0], argv.data());
     _exit(127);
   }
   close(out[1]);
+  close(err);
   pid_ = pid;
   stdout_fd_ = out[0];
   pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -175,7 +183,7 @@ absl::Status DtabdProcess::Spawn() {
     if (n == 0) {
       return absl::UnavailableError(absl::StrCat(
           "dtabd did not print its serving line within ", options_.timeout.count(),
-          " ms; got '", line, "'"));
+          " ms; stdout: '", line, "'; stderr: '", stderr_output(), "'"));
     }
     char buf[512];
     const ssize_t r = read(stdout_fd_, buf, sizeof(buf));
@@ -190,7 +198,7 @@ absl::Status DtabdProcess::Spawn() {
       return absl::UnavailableError(absl::StrCat(
           "dtabd exited before serving (", code.ok() ? absl::StrCat("status ", *code)
                                                      : code.status().ToString(),
-          "); stdout: '", line, "'"));
+          "); stdout: '", line, "'; stderr: '", stderr_output(), "'"));
     }
     line.append(buf, static_cast<size_t>(r));
   }
@@ -212,6 +220,11 @@ absl::Status DtabdProcess::Spawn() {
     return absl::UnavailableError(absl::StrCat("no grpc= in serving line '", line, "'"));
   }
   return absl::OkStatus();
+}
+
+std::string DtabdProcess::stderr_output() const {
+  std::ifstream in(stderr_path());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 absl::Status DtabdProcess::Signal(int sig) {

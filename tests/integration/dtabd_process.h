@@ -43,7 +43,7 @@ class DtabdProcess {
 
   // Starts dtabd on a fresh database. Internal: a system call failed;
   // Unavailable: dtabd exited or did not print its serving line in time
-  // (the message says which, with its exit status).
+  // (the message says which, with its exit status and its stderr).
   static absl::StatusOr<std::unique_ptr<DtabdProcess>> Start(Options options);
   static absl::StatusOr<std::unique_ptr<DtabdProcess>> Start() { return Start(Options()); }
 
@@ -60,6 +60,10 @@ class DtabdProcess {
   // The temporary directory holding the database (and tokens file).
   const std::string& dir() const { return dir_; }
   std::string db_path() const { return dir_ + "/dtabd.db"; }
+  // dtabd's standard error goes to this file (appended across restarts).
+  std::string stderr_path() const { return dir_ + "/dtabd.stderr"; }
+  // The contents of stderr_path() so far.
+  std::string stderr_output() const;
   // The child's pid, or -1 when it is not running.
   pid_t pid() const { return pid_; }
 

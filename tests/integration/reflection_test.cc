@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -217,6 +218,12 @@ class ReflectionTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(dtabd_->grpc_address(), grpc::InsecureChannelCredentials());
   }
 
+  void TearDown() override {
+    if (HasFailure() && dtabd_ != nullptr) {
+      std::cerr << "dtabd's stderr:\n" << dtabd_->stderr_output();
+    }
+  }
+
   // Calls `service`/`method` with `request` as raw bytes through the
   // generic stub; parses the answer as the method's output type.
   DynamicResult CallDynamic(const pb::MethodDescriptor* method, const pb::Message& request) {
@@ -293,7 +300,8 @@ TEST_F(ReflectionTest, DescribesDtabServiceWithImports) {
                                      "ValidateDtab", "Explain", "WatchDtab"}));
   EXPECT_TRUE(service->FindMethodByName("WatchDtab")->server_streaming());
   // The import came along (or was fetched by name): created_at is a Timestamp.
-  const pb::Descriptor* versioned = reflected.pool().FindMessageTypeByName("dtabd.v1.VersionedDtab");
+  const pb::Descriptor* versioned =
+      reflected.pool().FindMessageTypeByName("dtabd.v1.VersionedDtab");
   ASSERT_NE(versioned, nullptr);
   ASSERT_NE(versioned->FindFieldByName("created_at"), nullptr);
   EXPECT_EQ(versioned->FindFieldByName("created_at")->message_type()->full_name(),

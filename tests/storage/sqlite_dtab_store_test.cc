@@ -119,6 +119,21 @@ TEST_F(SqliteDtabStoreTest, ListExcludesTombstonedNamespaces) {
   EXPECT_EQ(list[0].ns, "b");
 }
 
+TEST_F(SqliteDtabStoreTest, LatestOfAllIncludesTombstonesSortedByName) {
+  ASSERT_OK(store_->Create("b", Text("b1"), kMeta).status());
+  ASSERT_OK(store_->Update("b", Text("b2"), 1, kMeta).status());
+  ASSERT_OK(store_->Create("a", Text("a1"), kMeta).status());
+  ASSERT_OK_AND_ASSIGN(VersionedDtab tomb, store_->Delete("a", kMeta, std::nullopt));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<VersionedDtab> all, store_->LatestOfAll());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0], tomb);
+  EXPECT_TRUE(all[0].deleted);
+  EXPECT_EQ(all[1].ns, "b");
+  EXPECT_EQ(all[1].version, 2);
+  EXPECT_EQ(all[1].dtab, Text("b2"));
+}
+
 // --- Get ---
 
 TEST_F(SqliteDtabStoreTest, GetWithoutVersionReturnsLatestVersion) {
