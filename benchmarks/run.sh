@@ -255,3 +255,15 @@ top = max(levels, key=lambda l: l["calls_per_s"])
 print(f"  info  peak GetDtab/s at any latency: {top['calls_per_s']:,.0f}/s "
       f"(inflight={top['inflight']}, p99 {top['p99_us']:,.0f} us)")
 PY
+
+# ---------------------------------------------------------------------------
+# Fanout: benchmarks/fanout/run.sh (issue 5, the DiscoveryService streams). A
+# fresh dtabd per run and one fanout_client process holding 1,000, then
+# 10,000 DeltaDtabs streams: time until the last stream has each committed
+# update, dtabd's memory per stream, and 1,000 streams reconnecting at once
+# (about 40 s). Goals: p99 <= 50 ms (1,000), <= 500 ms (10,000); <= 16 KiB per
+# stream; re-synced within 2 s. As above: a MISS exits 0; a failure to run,
+# or a resource re-sent to a stream that already had it, exits 1.
+echo
+echo "running the fanout load run (1,000 and 10,000 streams; about 40 s) ..."
+"$(dirname "${BASH_SOURCE[0]}")/fanout/run.sh" "${build_dir}"

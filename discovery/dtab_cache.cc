@@ -218,8 +218,8 @@ absl::StatusOr<v1::VersionedDtab> DtabCache::Read(absl::string_view ns) const {
     return corrupt(absl::StrCat("it holds namespace '", dtab.namespace_(), "'"));
   }
   if (dtab.version() < 1 || dtab.deleted()) {
-    return corrupt(absl::StrCat("it holds version ", dtab.version(),
-                                dtab.deleted() ? " (a deletion)" : ""));
+    return corrupt(
+        absl::StrCat("it holds version ", dtab.version(), dtab.deleted() ? " (a deletion)" : ""));
   }
   return dtab;
 }
@@ -229,18 +229,17 @@ absl::Status DtabCache::Write(const v1::VersionedDtab& dtab) const {
     return s;
   }
   if (dtab.version() < 1 || dtab.deleted()) {
-    return absl::InvalidArgumentError(absl::StrCat("cache: dtab '", dtab.namespace_(),
-                                                   "' version ", dtab.version(),
-                                                   " is not a live version"));
+    return absl::InvalidArgumentError(absl::StrCat("cache: dtab '", dtab.namespace_(), "' version ",
+                                                   dtab.version(), " is not a live version"));
   }
   std::string payload;
   if (!dtab.SerializeToString(&payload)) {
     return absl::InternalError(
         absl::StrCat("cache: cannot serialize dtab '", dtab.namespace_(), "'"));
   }
-  const std::string contents = absl::StrCat(kMagic, " ", kFormatVersion, " ",
-                                            absl::StrFormat("%08x", Crc32c(payload)), " ",
-                                            payload.size(), "\n", payload);
+  const std::string contents =
+      absl::StrCat(kMagic, " ", kFormatVersion, " ", absl::StrFormat("%08x", Crc32c(payload)), " ",
+                   payload.size(), "\n", payload);
   const std::string path = PathFor(dtab.namespace_());
   std::string tmp = absl::StrCat(dir_, "/.", dtab.namespace_(), kTempInfix, "XXXXXX");
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
@@ -273,8 +272,7 @@ absl::Status DtabCache::Write(const v1::VersionedDtab& dtab) const {
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string err = ErrnoText();
     unlink(tmp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("cache: rename '", tmp, "' to '", path, "': ", err));
+    return absl::UnavailableError(absl::StrCat("cache: rename '", tmp, "' to '", path, "': ", err));
   }
   return SyncDir(dir_);
 }

@@ -90,10 +90,10 @@ absl::Status Validate(const DtabClient::Options& o) {
   }
   if (o.keepalive_time < absl::Seconds(10) || o.keepalive_timeout <= absl::ZeroDuration()) {
     // dtabd accepts pings no more often than every 10 s.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dtab client: keepalive_time (", absl::FormatDuration(o.keepalive_time),
-        ") must be at least 10s and keepalive_timeout (",
-        absl::FormatDuration(o.keepalive_timeout), ") positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtab client: keepalive_time (", absl::FormatDuration(o.keepalive_time),
+                     ") must be at least 10s and keepalive_timeout (",
+                     absl::FormatDuration(o.keepalive_timeout), ") positive"));
   }
   return absl::OkStatus();
 }
@@ -268,7 +268,8 @@ void DtabClient::LoadCache() {
     absl::Status s = Deliver(ns, &*cached, /*from_cache=*/true);
     if (!s.ok()) {
       Log(absl::StrCat("the callback rejected cached version ", cached->version(),
-                       " of namespace '", ns, "' (", s.ToString(), "); removing it from the cache"));
+                       " of namespace '", ns, "' (", s.ToString(),
+                       "); removing it from the cache"));
       if (absl::Status r = cache_->Remove(ns); !r.ok()) {
         Log(r.ToString());
       }
@@ -431,11 +432,20 @@ v1::DeltaDiscoveryRequest DtabClient::InitialRequest() const {
 v1::DeltaDiscoveryRequest DtabClient::HandleResponse(const v1::DeltaDiscoveryResponse& response) {
   absl::StatusCode code = absl::StatusCode::kOk;
   std::vector<std::string> errors;
-  auto reject = [&](const absl::Status& s) {
+  // The resources the callback rejected; a malformed response (`name`
+  // empty) is rejected whole, which the NACK says by naming none.
+  std::vector<std::string> rejected;
+  bool rejected_whole = false;
+  auto reject = [&](const std::string& name, const absl::Status& s) {
     if (code == absl::StatusCode::kOk) {
       code = s.code();
     }
     errors.emplace_back(s.message());
+    if (name.empty()) {
+      rejected_whole = true;
+    } else {
+      rejected.push_back(name);
+    }
   };
   auto subscribed = [this](const std::string& ns) {
     absl::MutexLock lock(&mu_);
@@ -445,39 +455,38 @@ v1::DeltaDiscoveryRequest DtabClient::HandleResponse(const v1::DeltaDiscoveryRes
   absl::flat_hash_set<std::string> seen;
   for (const v1::DtabResource& r : response.resources()) {
     if (!seen.insert(r.name()).second) {
-      reject(absl::InvalidArgumentError(
+      reject("", absl::InvalidArgumentError(
           absl::StrCat("resource '", r.name(), "' appears twice in the response")));
       continue;
     }
     if (!subscribed(r.name())) {
-      reject(absl::InvalidArgumentError(
+      reject("", absl::InvalidArgumentError(
           absl::StrCat("resource '", r.name(), "' was not subscribed to")));
       continue;
     }
     int64_t version = 0;
     if (!absl::SimpleAtoi(r.version(), &version) || version < 1) {
-      reject(absl::InvalidArgumentError(
+      reject("", absl::InvalidArgumentError(
           absl::StrCat("resource '", r.name(), "': bad version '", r.version(), "'")));
       continue;
     }
     if (!r.has_dtab() || r.dtab().namespace_() != r.name() || r.dtab().version() != version) {
-      reject(absl::InvalidArgumentError(absl::StrCat(
+      reject("", absl::InvalidArgumentError(absl::StrCat(
           "resource '", r.name(), "' version ", version, ": its dtab is ",
-          r.has_dtab() ? absl::StrCat("'", r.dtab().namespace_(), "' version ",
-                                      r.dtab().version())
+          r.has_dtab() ? absl::StrCat("'", r.dtab().namespace_(), "' version ", r.dtab().version())
                        : "missing")));
       continue;
     }
     // A tombstone is a removal.
     const v1::VersionedDtab* dtab = r.dtab().deleted() ? nullptr : &r.dtab();
     if (absl::Status s = Deliver(r.name(), dtab, /*from_cache=*/false); !s.ok()) {
-      reject(absl::Status(s.code(), absl::StrCat("namespace '", r.name(), "' version ",
-                                                 version, ": ", s.message())));
+      reject(r.name(), absl::Status(s.code(), absl::StrCat("namespace '", r.name(), "' version ",
+                                                           version, ": ", s.message())));
     }
   }
   for (const std::string& name : response.removed_resources()) {
     if (!seen.insert(name).second) {
-      reject(absl::InvalidArgumentError(
+      reject("", absl::InvalidArgumentError(
           absl::StrCat("resource '", name, "' is both sent and removed, or removed twice")));
       continue;
     }
@@ -485,8 +494,8 @@ v1::DeltaDiscoveryRequest DtabClient::HandleResponse(const v1::DeltaDiscoveryRes
       continue;  // a removal of something we do not hold is harmless
     }
     if (absl::Status s = Deliver(name, nullptr, /*from_cache=*/false); !s.ok()) {
-      reject(absl::Status(s.code(),
-                          absl::StrCat("namespace '", name, "' removal: ", s.message())));
+      reject(name,
+             absl::Status(s.code(), absl::StrCat("namespace '", name, "' removal: ", s.message())));
     }
   }
 
@@ -496,6 +505,11 @@ v1::DeltaDiscoveryRequest DtabClient::HandleResponse(const v1::DeltaDiscoveryRes
     v1::ErrorDetail* e = reply.mutable_error_detail();
     e->set_code(static_cast<int32_t>(code));
     e->set_message(absl::StrJoin(errors, "; "));
+    if (!rejected_whole) {
+      for (const std::string& name : rejected) {
+        e->add_resource_names(name);
+      }
+    }
   }
   absl::MutexLock lock(&mu_);
   ++stats_.responses;

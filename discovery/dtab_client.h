@@ -19,6 +19,12 @@
 //   - The callback's OK accepts: the version becomes accepted_version(ns),
 //     is written to the cache and is ACKed. An error rejects: nothing
 //     changes and the response is NACKed with the error's code and message.
+//   - One response may carry several namespaces: each is delivered on its
+//     own; if any is rejected (or malformed: a duplicate, an unsubscribed
+//     name, a version that does not match its dtab) the whole response is
+//     NACKed, naming each, while the accepted ones stay accepted.
+//   - dtabd is authoritative: a version older than the accepted one (a
+//     restored database) is delivered too, with a warning in the log.
 //
 // Threading: the callback runs on the client's own thread (and, for cached
 // versions, on the thread calling Start(), before Start() returns), never
@@ -72,8 +78,8 @@ class DtabClient {
   // Called with a namespace and its new version, or std::nullopt when the
   // namespace does not exist. OK accepts (ACK); an error rejects (NACK with
   // its code and message). `dtab` is valid only during the call.
-  using UpdateCallback = std::function<absl::Status(
-      const std::string& ns, const std::optional<v1::VersionedDtab>& dtab)>;
+  using UpdateCallback = std::function<absl::Status(const std::string& ns,
+                                                    const std::optional<v1::VersionedDtab>& dtab)>;
   // Receives warnings (persistent connection failures, corrupt cache files,
   // cache write errors). Called from the client's thread or Start()'s.
   using Logger = std::function<void(absl::string_view message)>;
@@ -186,7 +192,8 @@ class DtabClient {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // What the client knows of one subscribed namespace.
+  // What the client knows of one subscribed namespace. Invariant: at most
+  // one of `accepted` and `absent` is set; `rejected` != `*accepted`.
   struct NamespaceState {
     // The accepted version; nullopt when none.
     std::optional<int64_t> accepted;
@@ -235,7 +242,9 @@ class DtabClient {
   // Immutable after construction.
   const Options options_;
   const UpdateCallback callback_;
-  // Null without cache_dir. Used by Start's thread, then the client's.
+  // Set by Start() before the client's thread starts, then immutable.
+  // cache_ is null without cache_dir; the cache itself is used by Start's
+  // thread (LoadCache), then only by the client's.
   std::unique_ptr<DtabCache> cache_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::DiscoveryService::Stub> stub_;

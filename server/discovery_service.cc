@@ -148,8 +148,11 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     st.mutable_connected_at()->set_nanos(static_cast<int32_t>(us % 1'000'000) * 1000);
     if (auto it = names_.find(name); it != names_.end()) {
       const NameState& ns = it->second;
-      st.set_acked_version(VersionString(ns.acked));
-      if (ns.nacked >= 0 && ns.nacked > ns.acked) {
+      // A client that resumed with initial_resource_versions holds `known`
+      // without having ACKed it on this stream: that counts as applied.
+      const int64_t applied = std::max(ns.acked, ns.known);
+      st.set_acked_version(VersionString(applied));
+      if (ns.nacked >= 0 && ns.nacked > applied) {
         st.set_nacked_version(VersionString(ns.nacked));
         st.set_nack_error(ns.nack_error);
       }
@@ -199,17 +202,24 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
   }
 
   // Applies an ACK or NACK of the outstanding response, if the nonce is its.
-  void AckLocked(const std::string& nonce, bool nack, const std::string& error)
+  // `error` is null for an ACK; for a NACK that names resources, only those
+  // are rejected and the rest of the response counts as applied.
+  void AckLocked(const std::string& nonce, const v1::ErrorDetail* error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (nonce.empty() || !outstanding_ || nonce != outstanding_nonce_) {
       return;  // first request, spontaneous request, or a stale nonce
     }
     outstanding_ = false;
+    const bool nack = error != nullptr;
     for (const auto& [name, version] : outstanding_sent_) {
       NameState& st = names_[name];
-      if (nack) {
+      const bool rejected =
+          nack && (error->resource_names().empty() ||
+                   std::find(error->resource_names().begin(), error->resource_names().end(),
+                             name) != error->resource_names().end());
+      if (rejected) {
         st.nacked = version;
-        st.nack_error = error;
+        st.nack_error = error->message();
       } else {
         st.known = version;
         st.acked = version;
@@ -260,7 +270,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     for (const std::string& n : req.resource_names_unsubscribe()) {
       UnsubscribeLocked(n);
     }
-    AckLocked(req.response_nonce(), req.has_error_detail(), req.error_detail().message());
+    AckLocked(req.response_nonce(), req.has_error_detail() ? &req.error_detail() : nullptr);
     MaybeSendLocked();
   }
 
@@ -270,7 +280,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
       first_request_ = false;
       node_ = req.node();
     }
-    AckLocked(req.response_nonce(), req.has_error_detail(), req.error_detail().message());
+    AckLocked(req.response_nonce(), req.has_error_detail() ? &req.error_detail() : nullptr);
     // The requested set replaces the previous one; an empty set on a stream
     // that never named a resource is a wildcard subscription.
     absl::flat_hash_set<std::string> wanted(req.resource_names().begin(),

@@ -3,7 +3,7 @@
 // hold them, against a running dtabd.
 //
 //   fanout_client --server HOST:PORT --streams N [--per-channel 100]
-//                 [--namespace fanout] [--updates 20] [--pause-ms 50]
+//                 [--queues 8] [--namespace fanout] [--updates 20] [--pause-ms 50]
 //                 [--baseline 5] [--dtabd-pid PID] [--reconnect]
 //                 [--timeout-s 60] [--json FILE]
 //
@@ -12,8 +12,9 @@
 //    dtabd's default --sync full) and, with --dtabd-pid, reads dtabd's VmRSS
 //    from /proc/PID/status.
 // 2. Opens N streams over ceil(N / per-channel) channels (each its own TCP
-//    connection), on gRPC's callback API: node id "fanout-I", subscribed to
-//    the namespace. Every stream ACKs every response (one write in flight;
+//    connection), on gRPC's async API with --queues completion queues (one
+//    thread each; see Stream): node id "fanout-I", subscribed to the
+//    namespace. Every stream ACKs every response (one write in flight;
 //    an ACK due meanwhile replaces the pending one) and records, per
 //    version, when it arrived (steady clock of this process). A stream that
 //    dtabd refuses (RESOURCE_EXHAUSTED: admission limits) is retried after
@@ -58,6 +59,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -98,6 +100,7 @@ struct Flags {
   std::string server;
   int streams = 1000;
   int per_channel = 100;
+  int queues = 8;
   std::string ns = "fanout";
   int updates = 20;
   int baseline = 5;
@@ -112,14 +115,32 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 
 class Fanout;
 
-// One DeltaDtabs stream. Owned by Fanout; destroyed only after OnDone.
-class Stream final : public grpc::ClientBidiReactor<Request, Response> {
+// One DeltaDtabs stream on gRPC's async API. Every operation of a stream
+// completes on the same completion queue, which one thread serves, and only
+// that thread runs Proceed: the stream's state needs no lock. (Async rather
+// than callback API so that the streams spread over several completion
+// queues: Debian's libgrpc is built with its debug checks, which scan a
+// queue's outstanding operations linearly on every completion; with the
+// callback API that scan cost this client as much CPU per delivery as
+// dtabd, and more channels did not help.) Owned by Fanout, destroyed
+// only after its Finish completed (Fanout::OnEnded).
+class Stream {
  public:
-  Stream(Fanout* fanout, int index) : fanout_(fanout), index_(index) {}
+  enum class Op { kStart, kRead, kWrite, kFinish };
+  struct Tag {
+    Stream* stream;
+    Op op;
+  };
 
-  // Starts the call: the first request (node, subscription and, when
-  // `held` > 0, initial_resource_versions), then reads.
-  void Start(v1::DiscoveryService::Stub* stub, const std::string& ns, int64_t held) {
+  Stream(Fanout* fanout, int index) : fanout_(fanout), index_(index) {}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Starts the call; once started (Proceed), the first request (node,
+  // subscription and, when `held` > 0, initial_resource_versions) and the
+  // reads follow. Main thread.
+  void Start(v1::DiscoveryService::Stub* stub, grpc::CompletionQueue* cq, const std::string& ns,
+             int64_t held) {
     first_.mutable_node()->set_id(absl::StrCat("fanout-", index_));
     first_.mutable_node()->set_cluster("fanout");
     first_.mutable_node()->set_user_agent("fanout_client");
@@ -127,46 +148,52 @@ class Stream final : public grpc::ClientBidiReactor<Request, Response> {
     if (held > 0) {
       (*first_.mutable_initial_resource_versions())[ns] = absl::StrCat(held);
     }
-    stub->async()->DeltaDtabs(&ctx_, this);
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = true;
-    }
-    StartWrite(&first_);
-    StartRead(&response_);
-    StartCall();
+    call_ = stub->PrepareAsyncDeltaDtabs(&ctx_, cq);
+    starting_ = true;  // before any completion can run
+    // StartCall sends the initial metadata with the writes' operation set:
+    // no Write until it completes.
+    call_->StartCall(&start_tag_);
   }
 
+  // Any thread.
   void Cancel() { ctx_.TryCancel(); }
 
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
+  // A completed operation (the queue's thread).
+  void Proceed(Op op, bool ok);
 
  private:
-  void Ack(std::string nonce) ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_) {
-        pending_nonce_ = std::move(nonce);  // the newest ACK replaces an unsent one
-        return;
-      }
-      writing_ = true;
-      ack_.set_response_nonce(std::move(nonce));
+  void WriteAck(std::string nonce) {
+    writing_ = true;
+    ack_.set_response_nonce(std::move(nonce));
+    call_->Write(ack_, &write_tag_);
+  }
+  // Finish once nothing else is outstanding.
+  void MaybeFinish() {
+    if (!starting_ && !reading_ && !writing_ && !finishing_) {
+      finishing_ = true;
+      call_->Finish(&status_, &finish_tag_);
     }
-    StartWrite(&ack_);
   }
 
   Fanout* const fanout_;
   const int index_;
   grpc::ClientContext ctx_;
-  Request first_;      // untouched after Start
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<Request, Response>> call_;
+  Tag start_tag_{this, Op::kStart};
+  Tag read_tag_{this, Op::kRead};
+  Tag write_tag_{this, Op::kWrite};
+  Tag finish_tag_{this, Op::kFinish};
+  // Touched by Start (before any operation) and then by the queue's thread.
+  Request first_;
   Response response_;  // the pending read's message
-
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  Request ack_;  // written by Ack/OnWriteDone under mu_ while !writing_; untouched while writing
-  std::string pending_nonce_ ABSL_GUARDED_BY(mu_);
+  Request ack_;        // the pending write's message
+  grpc::Status status_;
+  std::string pending_nonce_;  // an ACK due while a write was in flight
+  bool starting_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool write_failed_ = false;
+  bool finishing_ = false;
 };
 
 // Per-version arrival times, over all streams.
@@ -192,11 +219,30 @@ class Fanout {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     dtab_stub_ = v1::DtabService::NewStub(
         grpc::CreateCustomChannel(flags_.server, grpc::InsecureChannelCredentials(), args));
+    const int queues = std::min(flags_.queues, flags_.streams);
+    for (int i = 0; i < queues; ++i) {
+      queues_.push_back(std::make_unique<grpc::CompletionQueue>());
+      threads_.emplace_back([cq = queues_.back().get()] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok)) {
+          auto* t = static_cast<Stream::Tag*>(tag);
+          t->stream->Proceed(t->op, ok);
+        }
+      });
+    }
   }
 
   ~Fanout() {
     CancelAll();
     (void)WaitAllEnded(absl::Seconds(10));
+    streams_.clear();
+    for (auto& cq : queues_) {
+      cq->Shutdown();
+    }
+    for (std::thread& t : threads_) {
+      t.join();
+    }
   }
 
   // Reactions (any thread).
@@ -405,12 +451,15 @@ class Fanout {
       ++live_;
     }
     auto& slot = streams_[static_cast<size_t>(i)];
-    slot = std::make_unique<Stream>(this, i);  // a previous one has ended (OnDone)
-    slot->Start(stubs_[static_cast<size_t>(i / flags_.per_channel)].get(), flags_.ns, held);
+    slot = std::make_unique<Stream>(this, i);  // a previous one has ended (OnEnded)
+    slot->Start(stubs_[static_cast<size_t>(i / flags_.per_channel)].get(),
+                queues_[static_cast<size_t>(i) % queues_.size()].get(), flags_.ns, held);
   }
 
   const Flags flags_;
   std::unique_ptr<v1::DtabService::Stub> dtab_stub_;
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;
+  std::vector<std::thread> threads_;  // one per queue
   std::vector<std::unique_ptr<v1::DiscoveryService::Stub>> stubs_;
   std::vector<std::unique_ptr<Stream>> streams_;
   int64_t retried_ = 0;
@@ -421,7 +470,7 @@ class Fanout {
   std::map<int64_t, VersionStats> stats_ ABSL_GUARDED_BY(mu_);
   int64_t target_ ABSL_GUARDED_BY(mu_) = 0;
   int reached_ ABSL_GUARDED_BY(mu_) = 0;  // streams holding target_ or newer
-  int live_ ABSL_GUARDED_BY(mu_) = 0;     // started, OnDone not yet run
+  int live_ ABSL_GUARDED_BY(mu_) = 0;     // started, Finish not yet completed
   std::vector<Ended> ended_ ABSL_GUARDED_BY(mu_);
   int64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_duplicate_ ABSL_GUARDED_BY(mu_);
@@ -429,53 +478,75 @@ class Fanout {
   std::string first_protocol_error_ ABSL_GUARDED_BY(mu_);
 };
 
-void Stream::OnReadDone(bool ok) {
-  if (!ok) {
-    return;  // OnDone follows
-  }
-  const Clock::time_point at = Clock::now();
-  for (const v1::DtabResource& r : response_.resources()) {
-    int64_t version = 0;
-    if (r.name() != fanout_->ns() || !absl::SimpleAtoi(r.version(), &version)) {
-      fanout_->OnProtocolError(absl::StrCat("stream ", index_, ": unexpected resource '",
-                                            r.name(), "' version '", r.version(), "'"));
-      continue;
-    }
-    fanout_->OnReceive(index_, version, at);
-  }
-  for (const std::string& name : response_.removed_resources()) {
-    fanout_->OnProtocolError(absl::StrCat("stream ", index_, ": '", name, "' removed"));
-  }
-  std::string nonce = response_.nonce();
-  StartRead(&response_);
-  Ack(std::move(nonce));
-}
-
-void Stream::OnWriteDone(bool ok) {
-  {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok || pending_nonce_.empty()) {
+void Stream::Proceed(Op op, bool ok) {
+  switch (op) {
+    case Op::kStart:
+      starting_ = false;
+      if (!ok) {
+        MaybeFinish();
+        return;
+      }
+      reading_ = writing_ = true;
+      call_->Write(first_, &write_tag_);
+      call_->Read(&response_, &read_tag_);
+      return;
+    case Op::kRead: {
+      reading_ = false;
+      if (!ok) {
+        MaybeFinish();
+        return;
+      }
+      const Clock::time_point at = Clock::now();
+      for (const v1::DtabResource& r : response_.resources()) {
+        int64_t version = 0;
+        if (r.name() != fanout_->ns() || !absl::SimpleAtoi(r.version(), &version)) {
+          fanout_->OnProtocolError(absl::StrCat("stream ", index_, ": unexpected resource '",
+                                                r.name(), "' version '", r.version(), "'"));
+          continue;
+        }
+        fanout_->OnReceive(index_, version, at);
+      }
+      for (const std::string& name : response_.removed_resources()) {
+        fanout_->OnProtocolError(absl::StrCat("stream ", index_, ": '", name, "' removed"));
+      }
+      std::string nonce = response_.nonce();
+      reading_ = true;
+      call_->Read(&response_, &read_tag_);
+      if (write_failed_) {
+        return;
+      }
+      if (writing_) {
+        pending_nonce_ = std::move(nonce);  // the newest ACK replaces an unsent one
+      } else {
+        WriteAck(std::move(nonce));
+      }
       return;
     }
-    writing_ = true;
-    ack_.set_response_nonce(std::exchange(pending_nonce_, std::string()));
-  }
-  StartWrite(&ack_);
-}
-
-void Stream::OnDone(const grpc::Status& status) {
-  int64_t pushback = kDefaultPushbackMs;
-  const auto& trailers = ctx_.GetServerTrailingMetadata();
-  if (auto it = trailers.find("grpc-retry-pushback-ms"); it != trailers.end()) {
-    int64_t ms = 0;
-    if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) &&
-        ms > 0) {
-      pushback = ms;
+    case Op::kWrite:
+      writing_ = false;
+      if (!ok) {
+        write_failed_ = true;
+      } else if (!pending_nonce_.empty()) {
+        WriteAck(std::exchange(pending_nonce_, std::string()));
+        return;
+      }
+      MaybeFinish();
+      return;
+    case Op::kFinish: {
+      int64_t pushback = kDefaultPushbackMs;
+      const auto& trailers = ctx_.GetServerTrailingMetadata();
+      if (auto it = trailers.find("grpc-retry-pushback-ms"); it != trailers.end()) {
+        int64_t ms = 0;
+        if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) &&
+            ms > 0) {
+          pushback = ms;
+        }
+      }
+      // The last thing done with `this`: the owner may destroy it afterwards.
+      fanout_->OnEnded({index_, status_.error_code(), status_.error_message(), pushback});
+      return;
     }
   }
-  // The last thing done with `this`: the owner may destroy it afterwards.
-  fanout_->OnEnded({index_, status.error_code(), status.error_message(), pushback});
 }
 
 // CPU time (user + system) of this process.
@@ -579,6 +650,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       ok = absl::SimpleAtoi(value, &f.streams) && f.streams > 0;
     } else if (arg == "--per-channel") {
       ok = absl::SimpleAtoi(value, &f.per_channel) && f.per_channel > 0;
+    } else if (arg == "--queues") {
+      ok = absl::SimpleAtoi(value, &f.queues) && f.queues > 0;
     } else if (arg == "--namespace") {
       f.ns = value;
     } else if (arg == "--updates") {
@@ -598,7 +671,7 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
     }
     if (!ok) {
       std::cerr << "fanout_client: bad flag '" << argv[i] << "'\n"
-                << "usage: fanout_client --server HOST:PORT --streams N [--per-channel N] "
+                << "usage: fanout_client --server HOST:PORT --streams N [--per-channel N] [--queues N] "
                    "[--namespace NS] [--updates N] [--baseline N] [--pause-ms MS] [--dtabd-pid PID] "
                    "[--reconnect] [--timeout-s S] [--json FILE]\n";
       return std::nullopt;
@@ -616,6 +689,9 @@ int Main(int argc, char** argv) {
   if (!flags) {
     return 2;
   }
+  // Only this tool's own locks: abseil's deadlock detection (on in
+  // Debian's build) would cost a graph lookup per lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const int n = flags->streams;
   Fanout fanout(*flags);
 

@@ -817,6 +817,55 @@ TEST_F(DiscoveryTest, SotwRequestWithoutNamesIsWildcard) {
 
 // --- Rollout status and subscribers --------------------------------------
 
+TEST_F(DiscoveryTest, NackNamingResourcesRejectsOnlyThoseAndAppliesTheRest) {
+  Put("good", "/a=>/one");
+  Put("bad", "/b=>/one");
+  auto s = OpenDelta();
+  ASSERT_TRUE(s->Send(DeltaHello("partial", {"good", "bad", "barrier"})));
+  std::optional<v1::DeltaDiscoveryResponse> r = s->Next();
+  ASSERT_TRUE(r);
+  ASSERT_THAT(Resources(*r), UnorderedElementsAre(Pair("good", "1"), Pair("bad", "1")));
+  v1::DeltaDiscoveryRequest nack = DeltaNack(*r, "namespace 'bad' version 1: no");
+  nack.mutable_error_detail()->add_resource_names("bad");
+  ASSERT_TRUE(s->Send(nack));
+  Put("barrier", "/c=>/one");  // processed once its response arrives
+  r = s->Next();
+  ASSERT_TRUE(r);
+  ASSERT_THAT(Resources(*r), UnorderedElementsAre(Pair("barrier", "1")));
+
+  v1::RolloutStatusResponse good;
+  ASSERT_THAT(Rollout("good", &good), IsOk());
+  ASSERT_EQ(good.nodes_size(), 1);
+  EXPECT_EQ(good.nodes(0).acked_version(), "1");
+  EXPECT_EQ(good.nodes(0).nacked_version(), "");
+  EXPECT_EQ(good.rejecting(), 0);
+  v1::RolloutStatusResponse bad;
+  ASSERT_THAT(Rollout("bad", &bad), IsOk());
+  ASSERT_EQ(bad.nodes_size(), 1);
+  EXPECT_EQ(bad.nodes(0).acked_version(), "");
+  EXPECT_EQ(bad.nodes(0).nacked_version(), "1");
+  EXPECT_EQ(bad.rejecting(), 1);
+}
+
+TEST_F(DiscoveryTest, RolloutStatusCountsAResumedCurrentVersionAsApplied) {
+  Put("ns", "/a=>/one");
+  auto s = OpenDelta();
+  // Resumes holding the current version: nothing is re-sent for "ns"; the
+  // answer for the absent "barrier" shows the first request was processed.
+  ASSERT_TRUE(s->Send(DeltaHello("resumed", {"ns", "barrier"}, {{"ns", "1"}})));
+  std::optional<v1::DeltaDiscoveryResponse> r = s->Next();
+  ASSERT_TRUE(r);
+  ASSERT_THAT(Resources(*r), IsEmpty());
+  ASSERT_THAT(Removed(*r), UnorderedElementsAre("barrier"));
+
+  v1::RolloutStatusResponse status;
+  ASSERT_THAT(Rollout("ns", &status), IsOk());
+  ASSERT_EQ(status.nodes_size(), 1);
+  EXPECT_EQ(status.nodes(0).acked_version(), "1");
+  EXPECT_EQ(status.behind(), 0);
+  EXPECT_THAT(status.nodes_by_version(), UnorderedElementsAre(Pair("1", 1)));
+}
+
 TEST_F(DiscoveryTest, RolloutStatusShowsAckedAndNackingNodesAndSubscribersListsThem) {
   Put("ns", "/a=>/one");
   auto a = OpenDelta();
