@@ -83,6 +83,11 @@ constexpr char kGlobalHelp[] = R"(
 Global options (before or after the command):
   --server HOST:PORT  dtabd's gRPC address ($DTABD_ADDR, default 127.0.0.1:4321)
   --token TOKEN       bearer token ($DTABD_TOKEN), sent as 'authorization: Bearer TOKEN'
+  --tls-ca FILE       connect with TLS, trusting the PEM root certificate(s) in FILE
+                      ($DTABD_TLS_CA; default: plaintext)
+  --tls-server-name NAME
+                      with --tls-ca: expect NAME in the server's certificate instead
+                      of the host of --server
   --timeout D         deadline of the whole command, e.g. 500ms, 10s, 1m (default
                       10s; 'inf' for none)
   --json              one JSON object per result on stdout (proto field names)
@@ -234,7 +239,8 @@ struct RemoteArgs {
 };
 
 const std::vector<std::string>& GlobalValueOptions() {
-  static const auto* names = new std::vector<std::string>{"server", "token", "timeout"};
+  static const auto* names = new std::vector<std::string>{"server", "token", "timeout", "tls-ca",
+                                                          "tls-server-name"};
   return *names;
 }
 
@@ -319,12 +325,14 @@ std::optional<RemoteArgs> ParseRemoteArgs(const std::vector<std::string>& in,
 // How a command reaches the server; immutable after construction.
 class Remote {
  public:
+  // `creds` and `channel_args` set up the channel (TLS or plaintext).
   Remote(std::string server, std::string token, std::optional<absl::Duration> timeout,
-         std::string timeout_text)
+         std::string timeout_text, const std::shared_ptr<grpc::ChannelCredentials>& creds,
+         const grpc::ChannelArguments& channel_args)
       : server_(std::move(server)),
         token_(std::move(token)),
         timeout_text_(std::move(timeout_text)),
-        channel_(grpc::CreateChannel(server_, grpc::InsecureChannelCredentials())),
+        channel_(grpc::CreateCustomChannel(server_, creds, channel_args)),
         stub_(v1::DtabService::NewStub(channel_)),
         discovery_stub_(v1::DiscoveryService::NewStub(channel_)) {
     if (timeout) {
@@ -1402,7 +1410,32 @@ int RunRemoteCommand(const std::string& command, absl::string_view help,
     }
   }
 
-  const Remote remote(std::move(server), std::move(token), timeout, timeout_text);
+  std::string tls_ca = Env("DTABD_TLS_CA");
+  if (auto it = a->options.find("tls-ca"); it != a->options.end()) {
+    tls_ca = it->second;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments channel_args;
+  if (auto it = a->options.find("tls-server-name"); it != a->options.end()) {
+    if (tls_ca.empty()) {
+      return Usage(command, help, "--tls-server-name needs --tls-ca (or $DTABD_TLS_CA)", io);
+    }
+    channel_args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, it->second);
+  }
+  if (!tls_ca.empty()) {
+    std::string error;
+    std::optional<std::string> roots = ReadFile(tls_ca, io, &error);
+    if (!roots) {
+      io.err << "dtabctl " << command << ": --tls-ca: " << error << "\n";
+      return kExitOther;
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = *std::move(roots);
+    creds = grpc::SslCredentials(ssl);
+  }
+
+  const Remote remote(std::move(server), std::move(token), timeout, timeout_text, creds,
+                      channel_args);
   const Invocation invocation{command, help, *a, remote, io};
   return FindHandler(command)(invocation);
 }

@@ -6,6 +6,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -70,8 +71,8 @@ std::shared_ptr<Stream> Responder::StartStream(int status, HeaderList headers) c
 // after Shutdown() the io_context, acceptor and threads are gone.
 class Server::Impl {
  public:
-  Impl(const Options& options, Handler handler)
-      : core_(std::make_shared<internal::Core>(options, std::move(handler))),
+  Impl(const Options& options, Handler handler, std::unique_ptr<net::ssl::context> tls)
+      : core_(std::make_shared<internal::Core>(options, std::move(handler), std::move(tls))),
         ioc_(std::make_unique<net::io_context>(options.threads)),
         accept_strand_(net::make_strand(*ioc_)),
         acceptor_(std::make_unique<tcp::acceptor>(*accept_strand_)),
@@ -254,6 +255,53 @@ void Server::Impl::Shutdown() {
 }
 
 //------------------------------------------------------------------------------
+// TLS
+
+namespace {
+
+// The OpenSSL reason for `ec`, e.g. "no start line".
+std::string TlsReason(const error_code& ec) {
+  std::string msg = ec.message();
+  return msg.empty() ? "unknown error" : msg;
+}
+
+// A server TLS context for `options`, or null when TLS is off.
+absl::StatusOr<std::unique_ptr<net::ssl::context>> MakeTlsContext(const Server::Options& options) {
+  if (options.tls_cert_pem.empty() && options.tls_key_pem.empty()) {
+    return std::unique_ptr<net::ssl::context>();
+  }
+  if (options.tls_cert_pem.empty() || options.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "http server: tls_cert_pem and tls_key_pem must be set together");
+  }
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  error_code ec;
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                   ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("http server: tls options: ", TlsReason(ec)));
+  }
+  ctx->use_certificate_chain(net::buffer(options.tls_cert_pem), ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http server: tls certificate: ", TlsReason(ec)));
+  }
+  ctx->use_private_key(net::buffer(options.tls_key_pem), net::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("http server: tls key: ", TlsReason(ec)));
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return absl::InvalidArgumentError(
+        "http server: tls key does not match the certificate");
+  }
+  return ctx;
+}
+
+}  // namespace
+
+//------------------------------------------------------------------------------
 // Server
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options, Handler handler) {
@@ -268,7 +316,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options, Ha
   if (handler == nullptr) {
     return absl::InvalidArgumentError("http server: no handler");
   }
-  auto impl = std::make_unique<Impl>(options, std::move(handler));
+  absl::StatusOr<std::unique_ptr<net::ssl::context>> tls = MakeTlsContext(options);
+  if (!tls.ok()) {
+    return tls.status();
+  }
+  auto impl = std::make_unique<Impl>(options, std::move(handler), *std::move(tls));
   if (absl::Status s = impl->Bind(); !s.ok()) {
     return s;
   }

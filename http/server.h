@@ -6,7 +6,8 @@
 //
 // Supported: HTTP/1.0 and 1.1, keep-alive and pipelining, HEAD, request
 // bodies with Content-Length or chunked encoding, `Expect: 100-continue`,
-// IPv4 and IPv6 listeners. Not supported: TLS, protocol upgrades, trailers.
+// IPv4 and IPv6 listeners, TLS (Options::tls_cert_pem). Not supported:
+// protocol upgrades, trailers, client certificates.
 //
 // Protocol errors are answered by the server itself and never reach the
 // handler: 400 for a malformed request (syntax, bad percent-escape in the
@@ -191,12 +192,19 @@ class Server {
     // How long Shutdown() lets in-flight responses finish before closing
     // their connections.
     absl::Duration shutdown_grace = absl::Seconds(5);
-    // TLS: not yet.
+    // TLS: the server's certificate chain (leaf first) and private key,
+    // PEM-encoded contents (not file names). Both empty: plaintext. Both
+    // set: every connection starts with a TLS handshake (TLS 1.2 or later),
+    // which must finish within read_timeout; a failed or slow handshake
+    // (e.g. a plaintext client) just closes that connection.
+    std::string tls_cert_pem;
+    std::string tls_key_pem;
   };
 
   // Binds `options.address`, starts `options.threads` io threads and serves
   // every request with `handler`. InvalidArgument: malformed or unresolvable
-  // address, or an option out of range. Unavailable: the address cannot be
+  // address, an option out of range, or a TLS certificate or key that is
+  // malformed, missing its partner, or does not match the other. Unavailable: the address cannot be
   // bound (the message names it and the OS error, e.g. "Address already in
   // use").
   static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options, Handler handler);

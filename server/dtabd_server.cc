@@ -151,10 +151,14 @@ class DtabdServerImpl final : public DtabdServer {
     health_ = std::make_unique<HealthServiceImpl>(
         std::vector<std::string>{"dtabd.v1.DtabService", "dtabd.v1.DiscoveryService"});
 
+    // With --tls-cert/--tls-key, TLS applies to every listener: gRPC, the
+    // namerd HTTP API and the admin endpoints.
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    std::string cert;
+    std::string key;
     if (!o.tls_cert_file.empty()) {
-      DTABD_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert_file));
-      DTABD_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key_file));
+      DTABD_ASSIGN_OR_RETURN(cert, ReadFile(o.tls_cert_file));
+      DTABD_ASSIGN_OR_RETURN(key, ReadFile(o.tls_key_file));
       grpc::SslServerCredentialsOptions ssl;
       ssl.pem_key_cert_pairs.push_back({key, cert});
       creds = grpc::SslServerCredentials(ssl);
@@ -179,15 +183,12 @@ class DtabdServerImpl final : public DtabdServer {
           absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
     }
     grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
-    if (!o.tls_cert_file.empty()) {
-      return absl::UnimplementedError(
-          "TLS on the HTTP listeners is not available yet; run without --tls-cert or put the "
-          "HTTP API behind a TLS proxy");
-    }
     namerd_api_ = std::make_unique<NamerdHttpApi>(store_.get(), &hub_, executor_.get(),
                                                   auth_.get());
     http::Server::Options hopts;
     hopts.address = o.http_addr;
+    hopts.tls_cert_pem = cert;
+    hopts.tls_key_pem = key;
     DTABD_ASSIGN_OR_RETURN(
         http_server_,
         http::Server::Start(hopts, [api = namerd_api_.get()](const http::Request& req,
@@ -197,6 +198,8 @@ class DtabdServerImpl final : public DtabdServer {
     admin_ = std::make_unique<AdminApi>(&hub_);
     http::Server::Options aopts;
     aopts.address = o.admin_addr;
+    aopts.tls_cert_pem = cert;
+    aopts.tls_key_pem = key;
     DTABD_ASSIGN_OR_RETURN(
         admin_server_,
         http::Server::Start(aopts, [api = admin_.get()](const http::Request& req,

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -26,6 +28,11 @@ using boost::system::error_code;
 
 struct Connection::Parser {
   bhttp::request_parser<bhttp::string_body> p;
+};
+
+struct Connection::Tls {
+  Tls(tcp::socket& socket, net::ssl::context& ctx) : s(socket, ctx) {}
+  net::ssl::stream<tcp::socket&> s;
 };
 
 namespace {
@@ -242,7 +249,11 @@ Connection::Connection(std::shared_ptr<Core> core, tcp::socket socket)
       peer_(PeerOf(socket)),
       socket_(std::move(socket)),
       read_timer_(executor_),
-      write_timer_(executor_) {}
+      write_timer_(executor_) {
+  if (core_->tls_context != nullptr) {
+    tls_ = std::make_unique<Tls>(socket_, *core_->tls_context);
+  }
+}
 
 Connection::~Connection() {
   if (stream_ != nullptr) {
@@ -254,6 +265,33 @@ Connection::~Connection() {
 void Connection::Start() {
   error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);  // best effort: small responses, stream chunks
+  if (tls_ == nullptr) {
+    StartReading();
+    return;
+  }
+  // The handshake is bounded by the read timeout (state_ is kReading, so
+  // the timer closes the connection).
+  handshaking_ = true;
+  ArmReadTimer(core_->options.read_timeout);
+  tls_->s.async_handshake(net::ssl::stream_base::server,
+                          [self = shared_from_this()](const error_code& hs_ec) {
+                            self->OnHandshake(hs_ec);
+                          });
+}
+
+void Connection::OnHandshake(const error_code& ec) {
+  handshaking_ = false;
+  if (state_ == State::kClosed) {
+    return;
+  }
+  if (ec) {
+    Close();  // not TLS, bad client hello, or cancelled by Close()
+    return;
+  }
+  StartReading();
+}
+
+void Connection::StartReading() {
   NewParser();
   ArmReadTimer(core_->options.idle_timeout);
   ReadMore();
@@ -264,7 +302,7 @@ void Connection::BeginShutdown() {
   switch (state_) {
     case State::kReading:
     case State::kLingering:
-      Close();
+      Close();  // also during a TLS handshake
       break;
     case State::kStreaming:
       EndStream();
@@ -280,7 +318,7 @@ void Connection::BeginShutdown() {
 // Reading
 
 void Connection::ReadMore() {
-  if (read_in_flight_ || peer_eof_ || state_ == State::kClosed) {
+  if (read_in_flight_ || handshaking_ || peer_eof_ || state_ == State::kClosed) {
     return;
   }
   // While a request is being handled, buffer a bounded amount of pipelined
@@ -290,10 +328,14 @@ void Connection::ReadMore() {
     return;
   }
   read_in_flight_ = true;
-  socket_.async_read_some(net::buffer(read_buf_),
-                          [self = shared_from_this()](const error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  auto on_read = [self = shared_from_this()](const error_code& ec, size_t n) {
+    self->OnRead(ec, n);
+  };
+  if (tls_ != nullptr) {
+    tls_->s.async_read_some(net::buffer(read_buf_), std::move(on_read));
+  } else {
+    socket_.async_read_some(net::buffer(read_buf_), std::move(on_read));
+  }
 }
 
 void Connection::OnRead(const error_code& ec, size_t n) {
@@ -302,7 +344,9 @@ void Connection::OnRead(const error_code& ec, size_t n) {
     return;
   }
   if (ec) {
-    if (ec == net::error::eof) {
+    // A TLS client may close without close_notify (stream_truncated);
+    // treat that like a TCP half-close.
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
       OnPeerEof();
     } else {
       Close();  // reset, or cancelled by Close()
@@ -631,10 +675,15 @@ void Connection::WriteMore() {
   out_bytes_ = 0;
   write_in_flight_ = true;
   ArmWriteTimer(core_->options.write_timeout);
-  net::async_write(socket_, write_bufs_,
-                   [self = shared_from_this()](const error_code& ec, size_t /*n*/) {
-                     self->OnWrite(ec);
-                   });
+  auto on_write = [self = shared_from_this()](const error_code& ec, size_t /*n*/) {
+    self->OnWrite(ec);
+  };
+  // Asio's TLS stream allows one read and one write in flight at once.
+  if (tls_ != nullptr) {
+    net::async_write(tls_->s, write_bufs_, std::move(on_write));
+  } else {
+    net::async_write(socket_, write_bufs_, std::move(on_write));
+  }
 }
 
 void Connection::OnWrite(const error_code& ec) {

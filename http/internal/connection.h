@@ -31,6 +31,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/base/thread_annotations.h"
@@ -60,11 +61,16 @@ struct Gate {
 // What a server shares with its connections.
 class Core {
  public:
-  Core(Server::Options opts, Handler fn) : options(std::move(opts)), handler(std::move(fn)) {}
+  // `tls` is null for plaintext.
+  Core(Server::Options opts, Handler fn, std::unique_ptr<net::ssl::context> tls)
+      : options(std::move(opts)), handler(std::move(fn)), tls_context(std::move(tls)) {}
 
   // Immutable after construction.
   const Server::Options options;
   const Handler handler;
+  // The server's TLS setup, or null (plaintext). Shared by the connections'
+  // TLS streams; outlives them (they hold core).
+  const std::unique_ptr<net::ssl::context> tls_context;
   const std::shared_ptr<Gate> gate = std::make_shared<Gate>();
 
   // Adds `conn` to the live set; false (not added) once Stop() was called.
@@ -184,9 +190,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State { kReading, kHandling, kResponding, kStreaming, kLingering, kClosed };
   enum class Framing { kContentLength, kChunked, kNone };
   struct Parser;  // Beast's request parser; defined in connection.cc
+  struct Tls;     // the TLS stream over socket_; defined in connection.cc
 
   static constexpr size_t kReadChunk = 16 << 10;
 
+  void OnHandshake(const boost::system::error_code& ec);
+  void StartReading();
   void ReadMore();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void OnPeerEof();
@@ -222,6 +231,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Strand-confined (see the file comment).
   tcp::socket socket_;
+  std::unique_ptr<Tls> tls_;  // over socket_ (declared after it); null for plaintext
+  bool handshaking_ = false;  // the TLS handshake is in flight
   net::steady_timer read_timer_;   // idle, request-read and linger deadlines
   net::steady_timer write_timer_;  // write deadline
   uint64_t read_timer_gen_ = 0;    // bumped on every (re-)arm/cancel; stale waits compare it

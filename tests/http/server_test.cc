@@ -30,12 +30,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tls.h"
 
 namespace dtabd::http {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 using ::testing::StartsWith;
 
@@ -1219,6 +1221,92 @@ TEST(HttpServerTest, ShutdownGivesUpOnResponsesAfterGraceAndLaterSendIsHarmless)
   std::shared_ptr<Stream> stream = responder->StartStream(200, {});
   EXPECT_FALSE(stream->IsOpen());
   responder.reset();  // the last copy: no 500 either, and no crash
+}
+
+//------------------------------------------------------------------------------
+// TLS
+
+TEST(HttpServerTlsTest, ServesRequestsOverTls) {
+  absl::StatusOr<tls_testing::SelfSignedCert> cert = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  Server::Options options;
+  options.tls_cert_pem = cert->cert_pem();
+  options.tls_key_pem = cert->key_pem();
+  auto server = StartServer(EchoHandler, options);
+  ASSERT_NE(server, nullptr);
+
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::string> got = tls_testing::HttpsExchange(
+        server->port(), cert->cert_pem(),
+        "GET /tls/path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_THAT(*got, StartsWith("HTTP/1.1 200 OK\r\n"));
+    EXPECT_THAT(*got, HasSubstr("\r\n\r\nGET /tls/path"));
+  }
+}
+
+TEST(HttpServerTlsTest, PlaintextClientIsDroppedAndServerKeepsServing) {
+  absl::StatusOr<tls_testing::SelfSignedCert> cert = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  Server::Options options;
+  options.tls_cert_pem = cert->cert_pem();
+  options.tls_key_pem = cert->key_pem();
+  auto server = StartServer(EchoHandler, options);
+  ASSERT_NE(server, nullptr);
+
+  auto plain = TestClient::Connect(server->port());
+  ASSERT_NE(plain, nullptr);
+  ASSERT_TRUE(plain->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Closed by the server (maybe after a TLS alert), with no HTTP response.
+  std::optional<std::string> rest = plain->ReadToEof();
+  ASSERT_TRUE(rest.has_value());
+  EXPECT_THAT(*rest, Not(HasSubstr("HTTP/1.1")));
+
+  absl::StatusOr<std::string> got = tls_testing::HttpsExchange(
+      server->port(), cert->cert_pem(),
+      "GET /after HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(*got, StartsWith("HTTP/1.1 200 OK\r\n"));
+}
+
+TEST(HttpServerTlsTest, HandshakeIsBoundedByReadTimeout) {
+  absl::StatusOr<tls_testing::SelfSignedCert> cert = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  Server::Options options;
+  options.tls_cert_pem = cert->cert_pem();
+  options.tls_key_pem = cert->key_pem();
+  options.read_timeout = absl::Milliseconds(200);
+  auto server = StartServer(EchoHandler, options);
+  ASSERT_NE(server, nullptr);
+
+  auto silent = TestClient::Connect(server->port());
+  ASSERT_NE(silent, nullptr);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(silent->ReadToEof().has_value());  // closed by the server, not kWait
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(HttpServerTlsTest, StartRejectsBadCertificateOrKey) {
+  absl::StatusOr<tls_testing::SelfSignedCert> cert = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  absl::StatusOr<tls_testing::SelfSignedCert> other = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  struct Case {
+    std::string cert, key, want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"not a pem", cert->key_pem(), "tls certificate"},
+           {cert->cert_pem(), "not a pem", "tls key"},
+           {cert->cert_pem(), other->key_pem(), "tls key"},
+           {cert->cert_pem(), "", "together"},
+       }) {
+    Server::Options options;
+    options.tls_cert_pem = c.cert;
+    options.tls_key_pem = c.key;
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, EchoHandler);
+    EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << c.want;
+    EXPECT_THAT(server.status().message(), HasSubstr(c.want));
+  }
 }
 
 }  // namespace
