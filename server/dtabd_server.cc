@@ -163,26 +163,6 @@ class DtabdServerImpl final : public DtabdServer {
       ssl.pem_key_cert_pairs.push_back({key, cert});
       creds = grpc::SslServerCredentials(ssl);
     }
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(o.grpc_addr, creds, &port);
-    builder.RegisterService(dtab_service_.get());
-    builder.RegisterService(discovery_service_.get());
-    builder.RegisterService(health_.get());
-    // Detect dead peers in seconds: ping idle connections, accept client
-    // pings down to 10 s apart.
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    grpc_server_ = builder.BuildAndStart();
-    if (grpc_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
-    }
-    grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
     namerd_api_ = std::make_unique<NamerdHttpApi>(store_.get(), &hub_, executor_.get(),
                                                   auth_.get());
     http::Server::Options hopts;
@@ -206,6 +186,28 @@ class DtabdServerImpl final : public DtabdServer {
                                                          http::Responder resp) {
           api->Handle(req, std::move(resp));
         }));
+    // gRPC last: the HTTP listeners above report a bad certificate or key
+    // with a precise message, gRPC only as a failure to listen.
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(o.grpc_addr, creds, &port);
+    builder.RegisterService(dtab_service_.get());
+    builder.RegisterService(discovery_service_.get());
+    builder.RegisterService(health_.get());
+    // Detect dead peers in seconds: ping idle connections, accept client
+    // pings down to 10 s apart.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    grpc_server_ = builder.BuildAndStart();
+    if (grpc_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
+    }
+    grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
     http_address_ = http_server_->address();
     admin_address_ = admin_server_->address();
     return absl::OkStatus();

@@ -172,5 +172,18 @@ TEST_F(TlsTest, DtabctlWithTlsCaListsNamespaces) {
   EXPECT_EQ(code, 6) << out;
 }
 
+TEST(TlsStartupTest, KeyThatDoesNotMatchTheCertificateIsReportedPrecisely) {
+  absl::StatusOr<tls_testing::SelfSignedCert> a = tls_testing::SelfSignedCert::Create();
+  absl::StatusOr<tls_testing::SelfSignedCert> b = tls_testing::SelfSignedCert::Create();
+  ASSERT_TRUE(a.ok() && b.ok());
+  DtabdProcess::Options options;
+  options.extra_args = {"--tls-cert", a->cert_path(), "--tls-key", b->key_path()};
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> dtabd = DtabdProcess::Start(options);
+  ASSERT_FALSE(dtabd.ok());
+  EXPECT_NE(dtabd.status().message().find("tls key: key values mismatch"),
+            std::string::npos)
+      << dtabd.status();
+}
+
 }  // namespace
 }  // namespace dtabd::integration
