@@ -524,7 +524,10 @@ std::shared_ptr<const EncodedResource> Encode(const storage::VersionedDtab& v) {
 
 DiscoveryServiceImpl::DiscoveryServiceImpl(DtabHub* hub, const Authenticator* auth,
                                            Options options)
-    : hub_(hub), auth_(auth), options_(options) {
+    : hub_(hub),
+      auth_(auth),
+      options_(options),
+      fanout_(std::make_unique<Executor>(std::max(1, options.fanout_threads))) {
   {
     absl::MutexLock lock(&mu_);
     tokens_ = options_.new_streams_burst;
@@ -563,8 +566,26 @@ void DiscoveryServiceImpl::OnDtab(DtabHub::Snapshot dtab) {
       targets.push_back(streams_.at(s));
     }
   }
-  for (const auto& s : targets) {
-    s->MarkDirty(e->name);
+  // Few streams: inline. Many: split over the fan-out threads so that the
+  // publisher (and the hub's lock) is not held for the whole fan-out.
+  constexpr size_t kInlineMax = 64;
+  if (targets.size() <= kInlineMax) {
+    for (const auto& s : targets) {
+      s->MarkDirty(e->name);
+    }
+    return;
+  }
+  const size_t shards = static_cast<size_t>(std::max(1, options_.fanout_threads));
+  const size_t per_shard = (targets.size() + shards - 1) / shards;
+  for (size_t begin = 0; begin < targets.size(); begin += per_shard) {
+    const size_t end = std::min(targets.size(), begin + per_shard);
+    fanout_->Run([name = e->name,
+                  shard = std::vector<std::shared_ptr<DiscoveryStream>>(
+                      targets.begin() + begin, targets.begin() + end)] {
+      for (const auto& s : shard) {
+        s->MarkDirty(name);
+      }
+    });
   }
 }
 

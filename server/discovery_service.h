@@ -39,6 +39,7 @@
 #include "dtabd/v1/discovery.grpc.pb.h"
 #include "server/auth.h"
 #include "server/dtab_hub.h"
+#include "server/executor.h"
 
 namespace dtabd::server {
 
@@ -69,6 +70,9 @@ class DiscoveryServiceImpl final
     double new_streams_per_s = 1000;
     int new_streams_burst = 2000;
     absl::Duration retry_pushback = absl::Seconds(1);
+    // Threads that hand a new version to its streams. Publishing returns
+    // once the version is queued, not after every stream got it.
+    int fanout_threads = 2;
   };
 
   // Subscribes to every namespace of `hub`. `hub` and `auth` must outlive
@@ -131,6 +135,9 @@ class DiscoveryServiceImpl final
   // Token bucket for new streams.
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::Time refilled_at_ ABSL_GUARDED_BY(mu_);
+  // Declared last so it is destroyed (and drained) first, while the state
+  // its tasks use is still alive.
+  std::unique_ptr<Executor> fanout_;
 };
 
 }  // namespace dtabd::server
