@@ -18,6 +18,11 @@ namespace dtabd::server {
 namespace {
 
 constexpr int kDefaultPageSize = 50;
+
+// A proto's expected_version: 0 (unset) means unconditional.
+std::optional<int64_t> ExpectedVersion(int64_t v) {
+  return v == 0 ? std::nullopt : std::optional<int64_t>(v);
+}
 constexpr int kMaxPageSize = 1000;
 
 // Finishes with `status` (its code and message) unless it is OK.
@@ -288,11 +293,7 @@ grpc::ServerUnaryReactor* DtabServiceImpl::DeleteDtab(grpc::CallbackServerContex
                                                       v1::VersionedDtab* resp) {
   return Write(ctx, resp, [this, req](storage::WriteMeta meta) {
     meta.comment = req->comment();
-    std::optional<int64_t> expected;
-    if (req->expected_version() != 0) {
-      expected = req->expected_version();
-    }
-    return store_->Delete(req->namespace_(), meta, expected);
+    return store_->Delete(req->namespace_(), meta, ExpectedVersion(req->expected_version()));
   });
 }
 
@@ -301,11 +302,8 @@ grpc::ServerUnaryReactor* DtabServiceImpl::RollbackDtab(grpc::CallbackServerCont
                                                         v1::VersionedDtab* resp) {
   return Write(ctx, resp, [this, req](storage::WriteMeta meta) {
     meta.comment = req->comment();
-    std::optional<int64_t> expected;
-    if (req->expected_version() != 0) {
-      expected = req->expected_version();
-    }
-    return store_->Rollback(req->namespace_(), req->to_version(), meta, expected);
+    return store_->Rollback(req->namespace_(), req->to_version(), meta,
+                            ExpectedVersion(req->expected_version()));
   });
 }
 
