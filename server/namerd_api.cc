@@ -211,12 +211,16 @@ void NamerdHttpApi::Handle(const http::Request& request, http::Responder respond
     }
     return;
   }
-  if (absl::StartsWith(path, kDelegatePrefix)) {
+  if (absl::StartsWith(path, kDelegatePrefix) ||
+      path == kDelegatePrefix.substr(0, kDelegatePrefix.size() - 1)) {
     if (request.method != "GET") {
       responder.Send(Text(405, "use GET for delegation"));
       return;
     }
-    Delegate(request, std::string(path.substr(kDelegatePrefix.size())), std::move(responder));
+    const std::string ns(path.size() > kDelegatePrefix.size()
+                             ? path.substr(kDelegatePrefix.size())
+                             : absl::string_view());
+    Delegate(request, ns, std::move(responder));
     return;
   }
   responder.Send(Text(404, absl::StrCat("no route for ", request.method, " ", path)));
@@ -361,10 +365,15 @@ void NamerdHttpApi::Delegate(const http::Request& request, const std::string& ns
     responder.Send(Text(400, "Malformed delegation request: the 'path' parameter is required"));
     return;
   }
-  DtabHub::Snapshot v = hub_->Latest(ns);
-  if (v == nullptr || v->deleted) {
-    responder.Send(Text(404, absl::StrCat("dtab '", ns, "' does not exist")));
-    return;
+  // Without a namespace (namerd's /api/1/delegate?dtab=...&path=...) the
+  // `dtab` parameter is evaluated alone, against the namers only.
+  DtabHub::Snapshot v;
+  if (!ns.empty()) {
+    v = hub_->Latest(ns);
+    if (v == nullptr || v->deleted) {
+      responder.Send(Text(404, absl::StrCat("dtab '", ns, "' does not exist")));
+      return;
+    }
   }
   const std::string* extra = request.Query("dtab");
   executor_->Run([v, path_text = *path_param, extra_text = extra ? *extra : std::string(),
@@ -379,7 +388,7 @@ void NamerdHttpApi::Delegate(const http::Request& request, const std::string& ns
       responder.Send(Text(400, absl::StrCat("Invalid dtab: ", local.status().message())));
       return;
     }
-    absl::StatusOr<dtab::Dtab> base = dtab::ParseDtab(v->dtab);
+    absl::StatusOr<dtab::Dtab> base = dtab::ParseDtab(v != nullptr ? v->dtab : "");
     const dtab::IndexedDtab base_index(base.ok() ? *std::move(base) : dtab::Dtab());
     const dtab::IndexedDtab local_index(*std::move(local));
     const dtab::DtabView view{&base_index, &local_index};

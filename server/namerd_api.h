@@ -12,6 +12,7 @@
 //                                      unlike namerd, each line carries its version and
 //                                      deletions are reported (see namerd_api.cc)
 //   GET  /api/1/delegate/<ns>?path=P[&dtab=D]   the delegation tree (delegator JSON)
+//   GET  /api/1/delegate?path=P&dtab=D          the same for D alone (namers only)
 // Reads need read scope and writes write scope when tokens are configured
 // (Authorization: Bearer TOKEN; 401 without, 403 for a read token writing).
 //

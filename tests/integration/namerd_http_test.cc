@@ -1122,6 +1122,16 @@ TEST_F(NamerdHttpTest, DelegateErrorsAreBadRequestOrNotFound) {
   EXPECT_EQ(r.status, 404) << r;
 }
 
+TEST_F(NamerdHttpTest, DelegateWithoutNamespaceEvaluatesTheDtabParameterAlone) {
+  HttpResponse r = Do("GET", absl::StrCat("/api/1/delegate?path=/svc/dog&dtab=",
+                                          QueryEscape("/svc=>/$/inet/127.1/8080")));
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, HasSubstr(R"("bound":{"id":"/$/inet/127.1/8080","path":"/dog"})")) << r;
+  r = Do("GET", "/api/1/delegate?path=/svc/dog");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, StartsWith(R"({"type":"neg","path":"/svc/dog")")) << r;
+}
+
 // --- Admin -------------------------------------------------------------
 
 TEST_F(NamerdHttpTest, AdminServesReadyAndMetrics) {
