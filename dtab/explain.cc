@@ -85,7 +85,8 @@ class Explainer {
       matches.emplace_back(&d, AppendResidual(d.dst, path, d.prefix.size()));
     });
     DelegateNode step = MakeNode(Kind::kDelegate, shown, dentry);
-    if (matches.empty() || (matches.size() == 1 && matches.front().second.is_neg())) {
+    if (Interpreter::DefersToNamers(matches.size(),
+                                    matches.empty() ? nullptr : matches.front().first)) {
       // Like Bind, the namer lookup is one more level.
       if (depth + 1 > interpreter_.options().max_depth) {
         DelegateNode n = MakeNode(Kind::kException, shown, std::nullopt);

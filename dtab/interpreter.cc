@@ -32,7 +32,7 @@ class Interpreter::Binder {
     dtab_.ForEachMatch(path, [&](const Dentry& d) { matches.push_back(&d); });
     // Lookup's result is Neg iff nothing matched or exactly one dentry did
     // and its destination is Neg (AppendResidual keeps Neg).
-    if (matches.empty() || (matches.size() == 1 && matches.front()->dst.is_neg())) {
+    if (DefersToNamers(matches.size(), matches.empty() ? nullptr : matches.front())) {
       // The namer's answer is bound at the next level, like any lookup.
       if (TooDeep(depth + 1)) {
         return MaxDepthError();

@@ -65,10 +65,14 @@ class Interpreter {
   // order, until one answers non-Neg; then the system namer; else Neg.
   absl::StatusOr<NameTree<BoundName>> LookupNamers(const Path& path) const;
 
-  // True when the dtab's answer for `path` sends it to the namers: no
-  // dentry matched, or exactly one did and its destination is `~`
-  // (Finagle's single-`~` quirk, DESIGN.md decision 4).
-  static bool DefersToNamers(const NameTree<Path>& dtab_result) { return dtab_result.is_neg(); }
+  // True when a path's matching dentries send it to the namers: none
+  // matched, or exactly one did and its destination is `~` (Finagle's
+  // single-`~` quirk, DESIGN.md decision 4). `first_match` is the latest
+  // matching dentry (null when `match_count` is 0). Bind and Explain both
+  // decide with this.
+  static bool DefersToNamers(size_t match_count, const Dentry* first_match) {
+    return match_count == 0 || (match_count == 1 && first_match->dst.is_neg());
+  }
 
  private:
   class Binder;

@@ -1,5 +1,6 @@
 #include "server/namerd_api.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -92,43 +94,40 @@ absl::string_view ContentTypeOf(Format f) {
   return f == Format::kJson ? "application/json" : "application/dtab";
 }
 
-// A body for one version in `format`, newline-terminated. REQUIRES: the
-// stored text parses (it was validated before commit).
-std::string Render(const storage::VersionedDtab& v, Format format) {
-  absl::StatusOr<dtab::Dtab> d = dtab::ParseDtab(v.dtab);
-  const dtab::Dtab parsed = d.ok() ? *std::move(d) : dtab::Dtab();
-  return absl::StrCat(format == Format::kJson ? DtabToJson(parsed) : parsed.Show(), "\n");
-}
+// One version's dtab in both of namerd's body formats, without newline.
+struct RenderedDtab {
+  std::string text;  // canonical (Finagle's show)
+  std::string json;  // [{"prefix":..,"dst":..},...]
+};
+
+using RenderFn =
+    std::function<std::shared_ptr<const RenderedDtab>(const storage::VersionedDtab&)>;
 
 // One line of a watch stream. JSON: {"version":ETAG,"dtab":[...]} or, for
 // a deletion, {"version":ETAG,"deleted":true}. Dtab text: the dtab followed
 // by a comment carrying the version ("/a=>/b # version=ETAG"), which
 // namerd-style clients parse as the dtab alone; a deletion is the empty
 // dtab "# deleted version=ETAG".
-std::string WatchLine(const storage::VersionedDtab& v, Format format) {
+std::string WatchLine(const storage::VersionedDtab& v, Format format, const RenderFn& render) {
   const std::string etag = VersionToEtag(v.version);
-  if (format == Format::kJson) {
-    if (v.deleted) {
-      return absl::StrCat("{\"version\":\"", etag, "\",\"deleted\":true}\n");
-    }
-    absl::StatusOr<dtab::Dtab> d = dtab::ParseDtab(v.dtab);
-    return absl::StrCat("{\"version\":\"", etag, "\",\"dtab\":",
-                        DtabToJson(d.ok() ? *d : dtab::Dtab()), "}\n");
-  }
   if (v.deleted) {
-    return absl::StrCat("# deleted version=", etag, "\n");
+    return format == Format::kJson
+               ? absl::StrCat("{\"version\":\"", etag, "\",\"deleted\":true}\n")
+               : absl::StrCat("# deleted version=", etag, "\n");
   }
-  absl::StatusOr<dtab::Dtab> d = dtab::ParseDtab(v.dtab);
-  const std::string shown = d.ok() ? d->Show() : std::string();
-  return absl::StrCat(shown, shown.empty() ? "" : " ", "# version=", etag, "\n");
+  const std::shared_ptr<const RenderedDtab> r = render(v);
+  if (format == Format::kJson) {
+    return absl::StrCat("{\"version\":\"", etag, "\",\"dtab\":", r->json, "}\n");
+  }
+  return absl::StrCat(r->text, r->text.empty() ? "" : " ", "# version=", etag, "\n");
 }
 
 // Feeds hub updates of one namespace into an HTTP stream. Deleted (via the
 // executor, outside the hub's lock) once the stream has ended.
 class WatchSink final : public DtabHub::Subscriber {
  public:
-  WatchSink(std::shared_ptr<http::Stream> stream, Format format)
-      : stream_(std::move(stream)), format_(format) {}
+  WatchSink(std::shared_ptr<http::Stream> stream, Format format, RenderFn render)
+      : stream_(std::move(stream)), format_(format), render_(std::move(render)) {}
 
   void OnDtab(DtabHub::Snapshot dtab) override { WriteIfNewer(*dtab); }
   void OnShutdown() override { stream_->Close(); }
@@ -152,11 +151,12 @@ class WatchSink final : public DtabHub::Subscriber {
       return;
     }
     written_revision_ = v.revision;
-    stream_->Write(WatchLine(v, format_));
+    stream_->Write(WatchLine(v, format_, render_));
   }
 
   const std::shared_ptr<http::Stream> stream_;
   const Format format_;
+  const RenderFn render_;
   absl::Mutex mu_;
   int64_t written_revision_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -167,9 +167,46 @@ bool IsTrue(const std::string* v) {
 
 }  // namespace
 
+class NamerdHttpApi::RenderCache {
+ public:
+  // The rendering of `v` (not a deletion), parsed once per version: later
+  // calls for the same namespace and revision share it. Thread-safe.
+  std::shared_ptr<const RenderedDtab> Get(const storage::VersionedDtab& v)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = by_ns_.find(v.ns); it != by_ns_.end() && it->second.first == v.revision) {
+        return it->second.second;
+      }
+    }
+    // Stored text was validated before commit; parsing cannot fail.
+    absl::StatusOr<dtab::Dtab> d = dtab::ParseDtab(v.dtab);
+    const dtab::Dtab parsed = d.ok() ? *std::move(d) : dtab::Dtab();
+    auto r = std::make_shared<const RenderedDtab>(RenderedDtab{parsed.Show(), DtabToJson(parsed)});
+    absl::MutexLock lock(&mu_);
+    auto& slot = by_ns_[v.ns];
+    if (slot.second == nullptr || slot.first < v.revision) {
+      slot = {v.revision, r};
+    }
+    return r;
+  }
+
+ private:
+  absl::Mutex mu_;
+  // Namespace -> (revision, rendering) of the newest version rendered.
+  absl::flat_hash_map<std::string, std::pair<int64_t, std::shared_ptr<const RenderedDtab>>>
+      by_ns_ ABSL_GUARDED_BY(mu_);
+};
+
 NamerdHttpApi::NamerdHttpApi(storage::DtabStore* store, DtabHub* hub, Executor* executor,
                              const Authenticator* auth)
-    : store_(store), hub_(hub), executor_(executor), auth_(auth) {}
+    : store_(store),
+      hub_(hub),
+      executor_(executor),
+      auth_(auth),
+      render_cache_(std::make_unique<RenderCache>()) {}
+
+NamerdHttpApi::~NamerdHttpApi() = default;
 
 void NamerdHttpApi::Handle(const http::Request& request, http::Responder responder) {
   const bool write =
@@ -258,7 +295,8 @@ void NamerdHttpApi::Get(const http::Request& request, const std::string& ns,
   http::Response r;
   r.headers.emplace_back("Content-Type", std::string(ContentTypeOf(format)));
   r.headers.emplace_back("ETag", VersionToEtag(v->version));
-  r.body = Render(*v, format);
+  const std::shared_ptr<const RenderedDtab> rendered = render_cache_->Get(*v);
+  r.body = absl::StrCat(format == Format::kJson ? rendered->json : rendered->text, "\n");
   if (request.method == "HEAD") {
     r.headers.emplace_back("Content-Length", absl::StrCat(r.body.size()));
     r.body.clear();
@@ -271,7 +309,10 @@ void NamerdHttpApi::Watch(const http::Request& request, const std::string& ns,
   const Format format = Negotiate(request);
   std::shared_ptr<http::Stream> stream = responder.StartStream(
       200, {{"Content-Type", std::string(ContentTypeOf(format))}});
-  auto* sink = new WatchSink(stream, format);
+  auto* sink = new WatchSink(
+      stream, format, [cache = render_cache_.get()](const storage::VersionedDtab& v) {
+        return cache->Get(v);
+      });
   bool shut_down = false;
   // Subscribe, then write the current version: the hub guarantees nothing
   // published after Subscribe is missed, and the sink drops the current

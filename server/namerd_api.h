@@ -21,6 +21,8 @@
 #ifndef DTABD_SERVER_NAMERD_API_H_
 #define DTABD_SERVER_NAMERD_API_H_
 
+#include <memory>
+
 #include "http/server.h"
 #include "server/auth.h"
 #include "server/dtab_hub.h"
@@ -34,6 +36,7 @@ class NamerdHttpApi {
   // The referenced objects must outlive the HTTP server using this API.
   NamerdHttpApi(storage::DtabStore* store, DtabHub* hub, Executor* executor,
                 const Authenticator* auth);
+  ~NamerdHttpApi();
 
   void Handle(const http::Request& request, http::Responder responder);
 
@@ -45,10 +48,15 @@ class NamerdHttpApi {
              http::Responder responder);
   void Delegate(const http::Request& request, const std::string& ns, http::Responder responder);
 
+  // Canonical text and JSON of each namespace's latest version, computed
+  // once per version and shared by GETs and every watch stream.
+  class RenderCache;
+
   storage::DtabStore* const store_;
   DtabHub* const hub_;
   Executor* const executor_;
   const Authenticator* const auth_;
+  const std::unique_ptr<RenderCache> render_cache_;
 };
 
 }  // namespace dtabd::server

@@ -357,13 +357,17 @@ TEST(InterpreterTest, RootPrefixMatchesItsOwnOutputAndLoops) {
 TEST(InterpreterTest, SingleNegDentryDefersToNamers) {
   // Finagle's single-`~` quirk: the namer is consulted for the original path.
   EXPECT_EQ(BindShown("/#/x=>~", "/#/x/y"), "/#/x/y");
-  EXPECT_TRUE(Interpreter::DefersToNamers(NameTree<Path>::Neg()));
+  const Dentry neg{Prefix(P("/#/x")), NameTree<Path>::Neg()};
+  EXPECT_TRUE(Interpreter::DefersToNamers(1, &neg));
+  EXPECT_TRUE(Interpreter::DefersToNamers(0, nullptr));
 }
 
 TEST(InterpreterTest, TwoNegDentriesDoNotDeferToNamers) {
   EXPECT_EQ(BindShown("/#/x=>~;/#/x=>~", "/#/x/y"), "~");
-  EXPECT_FALSE(Interpreter::DefersToNamers(
-      NameTree<Path>::Alt({NameTree<Path>::Neg(), NameTree<Path>::Neg()})));
+  const Dentry neg{Prefix(P("/#/x")), NameTree<Path>::Neg()};
+  EXPECT_FALSE(Interpreter::DefersToNamers(2, &neg));
+  const Dentry leaf{Prefix(P("/#/x")), NameTree<Path>::Leaf(P("/a"))};
+  EXPECT_FALSE(Interpreter::DefersToNamers(1, &leaf));
 }
 
 TEST(InterpreterTest, DentryRewritingNamerPathToNegHidesTheNamer) {
