@@ -267,3 +267,20 @@ PY
 echo
 echo "running the fanout load run (1,000 and 10,000 streams; about 40 s) ..."
 "$(dirname "${BASH_SOURCE[0]}")/fanout/run.sh" "${build_dir}"
+
+# ---------------------------------------------------------------------------
+# Proxy: benchmarks/proxy/run.sh, wrk through dtab-proxy and through nginx as
+# a plain reverse proxy (keep-alive upstream) to the same nginx backend, same
+# connections (64) and worker threads (1), every request with a one-dentry
+# l5d-dtab. 3 rounds alternating the two, 2 s warm-up + 10 s each (about
+# 80 s). Goals: dtab-proxy >= 1.0x nginx's req/s, p99 <= 1.5x nginx's, idle
+# RSS <= 20 MiB. A MISS exits 0; wrk errors, a bad response or a proxy that
+# dies exits 1. Skipped until BUILD_DIR/bin/dtab-proxy is built.
+echo
+if [[ -x "${build_dir}/bin/dtab-proxy" ]]; then
+  echo "running the proxy load run (dtab-proxy vs nginx; about 80 s) ..."
+  "$(dirname "${BASH_SOURCE[0]}")/proxy/run.sh" "${build_dir}"
+else
+  echo "run.sh: ${build_dir}/bin/dtab-proxy not found; skipping the proxy load run" \
+    "(benchmarks/proxy/run.sh; cmake --build ${build_dir} -j2 --target dtab-proxy)"
+fi

@@ -164,6 +164,9 @@ absl::StatusOr<std::unique_ptr<DtabClient>> DtabClient::Start(Options options,
   // channels to the same target.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, o.node.user_agent());
+  if (!o.tls_server_name.empty()) {
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, o.tls_server_name);
+  }
   client->channel_ = grpc::CreateCustomChannel(
       o.target, o.credentials != nullptr ? o.credentials : grpc::InsecureChannelCredentials(),
       args);

@@ -90,6 +90,9 @@ class DtabClient {
     std::string target;
     // Channel credentials. Default (null): insecure.
     std::shared_ptr<grpc::ChannelCredentials> credentials;
+    // With TLS credentials: the name to verify in dtabd's certificate
+    // instead of the target's host. Empty: the target's host.
+    std::string tls_server_name;
     // Sent as "authorization: Bearer TOKEN" when non-empty.
     std::string token;
     // Who is subscribing; user_agent defaults to "dtabd-discovery-client".

@@ -1,0 +1,844 @@
+#include "proxy/data_plane.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+
+namespace dtabd::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+
+// Body bytes relayed per read/write step, per direction.
+constexpr size_t kBodyChunk = 16 * 1024;
+// Upstream response header limit.
+constexpr uint32_t kMaxResponseHeaderBytes = 64 * 1024;
+// l5d-err is truncated to this many bytes before URL-encoding.
+constexpr size_t kMaxErrHeaderBytes = 1024;
+// Connection attempts per request (each a fresh pick of an endpoint).
+constexpr int kConnectAttempts = 3;
+
+Clock::duration ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+bool IsL5dHeader(absl::string_view name) {
+  return name.size() >= 4 && absl::EqualsIgnoreCase(name.substr(0, 4), "l5d-");
+}
+
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string UrlEncode(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+// Removes the hop-by-hop headers a proxy must not forward (RFC 9110
+// section 7.6.1), including those the Connection header names.
+template <class Fields>
+void EraseHopByHop(Fields& fields) {
+  absl::InlinedVector<std::string, 2> named;
+  for (auto it = fields.find(bhttp::field::connection); it != fields.end() &&
+                                                         it->name() == bhttp::field::connection;
+       ++it) {
+    for (absl::string_view token : absl::StrSplit(absl::string_view(it->value().data(),
+                                                                     it->value().size()),
+                                                    ',')) {
+      token = absl::StripAsciiWhitespace(token);
+      if (!token.empty() && !absl::EqualsIgnoreCase(token, "close") &&
+          !absl::EqualsIgnoreCase(token, "keep-alive")) {
+        named.emplace_back(token);
+      }
+    }
+  }
+  for (const std::string& n : named) fields.erase(n);
+  fields.erase(bhttp::field::connection);
+  fields.erase(bhttp::field::keep_alive);
+  fields.erase("proxy-connection");
+  fields.erase(bhttp::field::te);
+  fields.erase(bhttp::field::trailer);
+  fields.erase(bhttp::field::upgrade);
+}
+
+template <class Fields>
+void EraseL5dHeaders(Fields& fields) {
+  for (auto it = fields.begin(); it != fields.end();) {
+    if (IsL5dHeader(absl::string_view(it->name_string().data(), it->name_string().size()))) {
+      it = fields.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Hops recorded in Via headers (comma-separated entries).
+size_t ViaHops(const bhttp::fields& fields) {
+  size_t hops = 0;
+  for (auto it = fields.find(bhttp::field::via);
+       it != fields.end() && it->name() == bhttp::field::via; ++it) {
+    hops += 1 + std::count(it->value().begin(), it->value().end(), ',');
+  }
+  return hops;
+}
+
+absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+bool IsDisconnect(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+         ec == asio::error::broken_pipe || ec == beast::error::timeout ||
+         ec == asio::error::bad_descriptor;
+}
+
+// A pooled upstream connection.
+struct Upstream {
+  explicit Upstream(const asio::any_io_executor& ex) : stream(ex) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  EndpointState* endpoint = nullptr;
+  Clock::time_point idle_since;
+};
+
+// One client connection.
+struct Session {
+  explicit Session(tcp::socket socket) : client(std::move(socket)) {}
+  beast::tcp_stream client;
+  // Waiting for the next request header (a drain may close it).
+  bool idle = true;
+};
+
+struct Listener {
+  size_t router_index = 0;
+  Router* router = nullptr;
+  ServerConfig server;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::string address;
+};
+
+class Worker {
+ public:
+  explicit Worker(uint64_t seed, size_t routers)
+      : random(seed), work(asio::make_work_guard(ioc)), sweeper(ioc) {
+    stats.routers.resize(routers);
+  }
+
+  // Declared before `ioc`: destroyed after it, since the coroutine frames
+  // the io_context destroys still deregister their sessions.
+  absl::flat_hash_set<Session*> sessions;
+  OverrideCache overrides;
+  FastRandom random;
+  WorkerStats stats;
+  absl::flat_hash_map<EndpointState*, std::vector<std::unique_ptr<Upstream>>> idle;
+
+  asio::io_context ioc{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::steady_timer sweeper;
+  std::thread thread;
+};
+
+}  // namespace
+
+class DataPlane::Impl {
+ public:
+  Impl(std::vector<Router*> routers, Options options)
+      : routers_(std::move(routers)), options_(options) {
+    upstream_idle_timeout_ = absl::InfiniteDuration();
+    max_idle_per_endpoint_ = std::numeric_limits<int>::max();
+    for (Router* r : routers_) {
+      upstream_idle_timeout_ = std::min(upstream_idle_timeout_, r->config().client.idle_timeout);
+      max_idle_per_endpoint_ = std::min(max_idle_per_endpoint_, r->config().client.max_idle_per_endpoint);
+    }
+  }
+
+  ~Impl() { Drain(absl::ZeroDuration()); }
+
+  absl::Status Start() {
+    std::random_device rd;
+    const int n = std::max(1, options_.workers);
+    for (int i = 0; i < n; ++i) {
+      workers_.push_back(
+          std::make_unique<Worker>((uint64_t{rd()} << 32) ^ rd(), routers_.size()));
+    }
+    for (size_t ri = 0; ri < routers_.size(); ++ri) {
+      std::vector<std::string> addrs;
+      for (const ServerConfig& server : routers_[ri]->config().servers) {
+        auto l = std::make_unique<Listener>();
+        l->router_index = ri;
+        l->router = routers_[ri];
+        l->server = server;
+        beast::error_code ec;
+        asio::ip::address ip = asio::ip::make_address(server.address.ip, ec);
+        const std::string where = absl::StrCat("router '", routers_[ri]->label(), "': server ",
+                                               server.address.ip, ":", server.address.port);
+        if (ec) return absl::InvalidArgumentError(absl::StrCat(where, ": bad ip: ", ec.message()));
+        l->acceptor = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+        tcp::endpoint ep(ip, server.address.port);
+        l->acceptor->open(ep.protocol(), ec);
+        if (!ec) l->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) l->acceptor->bind(ep, ec);
+        if (!ec) l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+          return absl::UnavailableError(absl::StrCat(where, ": cannot listen: ", ec.message()));
+        }
+        tcp::endpoint bound = l->acceptor->local_endpoint(ec);
+        l->address = bound.address().is_v6()
+                         ? absl::StrCat("[", bound.address().to_string(), "]:", bound.port())
+                         : absl::StrCat(bound.address().to_string(), ":", bound.port());
+        addrs.push_back(l->address);
+        listeners_.push_back(std::move(l));
+      }
+      addresses_.push_back(std::move(addrs));
+    }
+    for (auto& l : listeners_) {
+      asio::co_spawn(workers_[0]->ioc, Accept(*l), asio::detached);
+    }
+    for (auto& w : workers_) {
+      ScheduleSweep(*w);
+      w->thread = std::thread([w = w.get()] { w->ioc.run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  const std::vector<std::vector<std::string>>& addresses() const { return addresses_; }
+
+  WorkerStats Stats() const {
+    WorkerStats total;
+    total.routers.resize(routers_.size());
+    if (stopped_.load()) return total;
+    for (const auto& w : workers_) {
+      std::promise<WorkerStats> p;
+      std::future<WorkerStats> f = p.get_future();
+      asio::post(w->ioc, [&p, w = w.get()] { p.set_value(w->stats); });
+      if (f.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
+        total.Merge(f.get());
+      } else {
+        // The worker is gone or stuck: wait for the lambda anyway so `p`
+        // outlives it (it runs or is destroyed with the io_context).
+        f.wait();
+      }
+    }
+    return total;
+  }
+
+  void Drain(absl::Duration timeout) {
+    if (draining_.exchange(true)) {
+      absl::MutexLock lock(&drain_mu_);
+      drain_mu_.Await(absl::Condition(&drained_));
+      return;
+    }
+    if (!workers_.empty()) {
+      asio::post(workers_[0]->ioc, [this] {
+        for (auto& l : listeners_) {
+          beast::error_code ec;
+          l->acceptor->close(ec);
+        }
+      });
+      for (auto& w : workers_) {
+        asio::post(w->ioc, [w = w.get()] {
+          for (Session* s : w->sessions) {
+            if (s->idle) s->client.socket().cancel();
+          }
+        });
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        auto none_open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_sessions_ == 0; };
+        mu_.AwaitWithTimeout(absl::Condition(&none_open), timeout);
+      }
+      for (auto& w : workers_) {
+        w->work.reset();
+        w->ioc.stop();
+      }
+      for (auto& w : workers_) {
+        if (w->thread.joinable()) w->thread.join();
+      }
+      stopped_.store(true);
+      // The threads are gone: close pooled connections and listeners while
+      // their io_contexts still exist.
+      for (auto& w : workers_) {
+        w->idle.clear();
+      }
+      for (auto& l : listeners_) l->acceptor.reset();
+      for (auto& w : workers_) w->sweeper.cancel();
+    }
+    absl::MutexLock lock(&drain_mu_);
+    drained_ = true;
+  }
+
+ private:
+  void ScheduleSweep(Worker& w) {
+    w.sweeper.expires_after(std::chrono::seconds(1));
+    w.sweeper.async_wait([this, &w](const beast::error_code& ec) {
+      if (ec || draining_.load()) return;
+      const Clock::time_point cutoff = Clock::now() - ToChrono(upstream_idle_timeout_);
+      for (auto it = w.idle.begin(); it != w.idle.end();) {
+        auto& conns = it->second;
+        conns.erase(std::remove_if(conns.begin(), conns.end(),
+                                   [&](const std::unique_ptr<Upstream>& u) {
+                                     return u->idle_since < cutoff;
+                                   }),
+                    conns.end());
+        if (conns.empty()) {
+          w.idle.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      ScheduleSweep(w);
+    });
+  }
+
+  awaitable<void> Accept(Listener& l) {
+    for (;;) {
+      Worker& w = *workers_[next_worker_++ % workers_.size()];
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await l.acceptor->async_accept(w.ioc, asio::redirect_error(asio::use_awaitable, ec));
+      if (draining_.load()) co_return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
+        // EMFILE and friends: back off briefly instead of spinning.
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        ++open_sessions_;
+      }
+      asio::co_spawn(w.ioc, Serve(w, l, std::move(socket)), asio::detached);
+    }
+  }
+
+  void SessionEnded() {
+    absl::MutexLock lock(&mu_);
+    --open_sessions_;
+  }
+
+  awaitable<void> Serve(Worker& w, const Listener& l, tcp::socket socket) {
+    Session s(std::move(socket));
+    w.sessions.insert(&s);
+    ++w.stats.connections_accepted;
+    struct Cleanup {
+      Impl* impl;
+      Worker& w;
+      Session& s;
+      ~Cleanup() {
+        w.sessions.erase(&s);
+        impl->SessionEnded();
+      }
+    } cleanup{this, w, s};
+    beast::error_code ec;
+    s.client.socket().set_option(tcp::no_delay(true), ec);
+    beast::flat_buffer buffer;
+    std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
+    const ClientConfig& cc = l.router->config().client;
+    while (!draining_.load()) {
+      bhttp::request_parser<bhttp::buffer_body> parser;
+      parser.header_limit(options_.max_header_bytes);
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+      s.idle = true;
+      s.client.expires_after(ToChrono(cc.idle_timeout));
+      co_await bhttp::async_read_header(s.client, buffer, parser,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+      s.idle = false;
+      if (ec) {
+        if (ec == bhttp::error::header_limit) {
+          ++w.stats.malformed;
+          co_await SendError(s, l, 431, "request header too large", false, 11, false);
+        } else if (!IsDisconnect(ec) && ec != bhttp::error::partial_message) {
+          ++w.stats.malformed;
+          co_await SendError(s, l, 400, absl::StrCat("malformed HTTP request: ", ec.message()),
+                             false, 11, false);
+        }
+        break;
+      }
+      bool keep = co_await Handle(w, l, s, buffer, parser, chunk.get());
+      if (!keep) break;
+    }
+    s.client.socket().shutdown(tcp::socket::shutdown_send, ec);
+    s.client.close();
+  }
+
+  // Answers a proxy-generated error. Returns whether the connection may
+  // serve another request.
+  awaitable<bool> SendError(Session& s, const Listener& l, int status, absl::string_view message,
+                            bool request_done, int version, bool keep_alive,
+                            bool retryable = false) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status),
+                                            version == 10 ? 10 : 11};
+    res.set(bhttp::field::server, "dtab-proxy");
+    if (!l.server.clear_context) {
+      res.set("l5d-err", UrlEncode(message.substr(0, kMaxErrHeaderBytes)));
+      if (retryable) res.set("l5d-retryable", "true");
+      res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+      res.body().assign(message.data(), message.size());
+      if (!absl::EndsWith(message, "\n")) res.body().push_back('\n');
+    }
+    const bool keep = keep_alive && request_done && !draining_.load();
+    res.keep_alive(keep);
+    res.prepare_payload();
+    beast::error_code ec;
+    s.client.expires_after(std::chrono::seconds(10));
+    co_await bhttp::async_write(s.client, res, asio::redirect_error(asio::use_awaitable, ec));
+    co_return keep && !ec;
+  }
+
+  // "Unable to route request!" and the context linkerd gives: the service,
+  // the router, its base dtab (version) and the override.
+  static std::string RouteError(const Router& router, const dtab::Path& name,
+                                const Override& ovr, absl::string_view reason) {
+    const RoutingTable& table = router.table().Get();
+    std::string out = absl::StrCat("Unable to route request!\n\nservice: ", name.Show(),
+                                   "\nreason: ", reason, "\nrouter: ", router.label(), "\n");
+    if (router.config().ns.has_value()) {
+      absl::StrAppend(&out, "base dtab (namespace ", *router.config().ns, ", ",
+                      table.Describe(), "):\n");
+    } else {
+      absl::StrAppend(&out, "base dtab (", table.Describe(), "):\n");
+    }
+    for (const dtab::Dentry& d : table.base.dtab().dentries()) {
+      absl::StrAppend(&out, "  ", d.Show(), "\n");
+    }
+    absl::StrAppend(&out, "override dtab:", ovr.dtab.dtab().empty() ? " (none)\n" : "\n");
+    for (const dtab::Dentry& d : ovr.dtab.dtab().dentries()) {
+      absl::StrAppend(&out, "  ", d.Show(), "\n");
+    }
+    return out;
+  }
+
+  std::unique_ptr<Upstream> TakeIdle(Worker& w, EndpointState* endpoint) {
+    auto it = w.idle.find(endpoint);
+    if (it == w.idle.end() || it->second.empty()) return nullptr;
+    std::unique_ptr<Upstream> up = std::move(it->second.back());
+    it->second.pop_back();
+    return up;
+  }
+
+  void ReturnIdle(Worker& w, std::unique_ptr<Upstream> up) {
+    if (draining_.load()) return;
+    auto& conns = w.idle[up->endpoint];
+    if (static_cast<int>(conns.size()) >= max_idle_per_endpoint_) return;
+    up->idle_since = Clock::now();
+    conns.push_back(std::move(up));
+  }
+
+  // Connects to `endpoint` by `deadline`. Null on failure, with `error`
+  // set (and `timed_out` when the connect timed out).
+  awaitable<std::unique_ptr<Upstream>> Connect(Worker& w, EndpointState* endpoint,
+                                               const ClientConfig& cc, Clock::time_point deadline,
+                                               std::string* error, bool* timed_out) {
+    beast::error_code ec;
+    asio::ip::address ip = asio::ip::make_address(endpoint->ip(), ec);
+    if (ec) {
+      *error = absl::StrCat("bad endpoint address ", endpoint->key());
+      co_return nullptr;
+    }
+    auto up = std::make_unique<Upstream>(w.ioc.get_executor());
+    up->endpoint = endpoint;
+    up->stream.expires_at(std::min(deadline, Clock::now() + ToChrono(cc.connect_timeout)));
+    ++w.stats.upstream_connects;
+    co_await up->stream.async_connect(tcp::endpoint(ip, endpoint->port()),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      ++w.stats.upstream_connect_failures;
+      endpoint->RecordFailure(cc, absl::Now());
+      *timed_out = ec == beast::error::timeout;
+      *error = absl::StrCat("connection to ", endpoint->key(), " failed: ",
+                            *timed_out ? "connect timed out" : ec.message());
+      co_return nullptr;
+    }
+    up->stream.socket().set_option(tcp::no_delay(true), ec);
+    endpoint->RecordSuccess();
+    co_return up;
+  }
+
+  // Serves one request whose header `parser` has read. Returns whether the
+  // client connection may serve another request.
+  awaitable<bool> Handle(Worker& w, const Listener& l, Session& s, beast::flat_buffer& cbuf,
+                         bhttp::request_parser<bhttp::buffer_body>& parser, char* chunk) {
+    const Clock::time_point start = Clock::now();
+    Router& router = *l.router;
+    const RouterConfig& rc = router.config();
+    const ClientConfig& cc = rc.client;
+    RouterStats& rs = w.stats.routers[l.router_index];
+    auto& req = parser.get();
+    const int version = req.version() == 10 ? 10 : 11;
+    bool client_keep = req.keep_alive() && !draining_.load();
+    const bool bodyless = parser.is_done();
+    const Clock::time_point deadline = start + ToChrono(cc.request_timeout);
+    auto elapsed_ms = [&] {
+      return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    };
+    auto fail = [&](int status, absl::string_view message, bool retryable = false,
+                    const dtab::Path* service = nullptr) -> awaitable<bool> {
+      rs.total.Record(status, elapsed_ms());
+      if (service != nullptr) rs.Service(*service).Record(status, elapsed_ms());
+      co_return co_await SendError(s, l, status, message, parser.is_done(), version, client_keep,
+                                   retryable);
+    };
+
+    // Untrusted listener: no inbound l5d-* header survives.
+    if (l.server.clear_context) EraseL5dHeaders(req);
+
+    const size_t hops = ViaHops(req);
+    if (hops > static_cast<size_t>(l.server.max_call_depth)) {
+      co_return co_await fail(400, absl::StrCat("Maximum call depth exceeded: ", hops,
+                                                " Via hops, limit ", l.server.max_call_depth));
+    }
+
+    // Identify.
+    auto header = [&req](absl::string_view name) -> std::optional<absl::string_view> {
+      auto it = req.find(beast::string_view(name.data(), name.size()));
+      if (it == req.end()) return std::nullopt;
+      return View(it->value());
+    };
+    const RequestInfo info{View(req.method_string()), View(req.target()), version, header};
+    absl::StatusOr<Identified> id = router.identifier().Identify(info);
+    if (!id.ok()) {
+      co_return co_await fail(400, absl::StrCat("Unknown destination: ", id.status().message()));
+    }
+
+    // The override: all l5d-ctx-dtab values, then all l5d-dtab values.
+    std::shared_ptr<const Override> ovr;
+    {
+      absl::InlinedVector<absl::string_view, 2> ctx;
+      absl::InlinedVector<absl::string_view, 2> user;
+      for (auto it = req.find("l5d-ctx-dtab"); it != req.end() &&
+                                                absl::EqualsIgnoreCase(View(it->name_string()),
+                                                                       "l5d-ctx-dtab");
+           ++it) {
+        ctx.push_back(View(it->value()));
+      }
+      for (auto it = req.find("l5d-dtab");
+           it != req.end() && absl::EqualsIgnoreCase(View(it->name_string()), "l5d-dtab");
+           ++it) {
+        user.push_back(View(it->value()));
+      }
+      if (ctx.empty() && user.empty()) {
+        static const Override* const kNone = new Override(dtab::Dtab(), std::string());
+        ovr = std::shared_ptr<const Override>(std::shared_ptr<const Override>(), kNone);
+      } else {
+        const uint64_t hits = w.overrides.hits();
+        ovr = w.overrides.Get(ctx, user, router.policy());
+        ++rs.overrides;
+        ++(w.overrides.hits() != hits ? rs.override_cache_hits : rs.override_cache_misses);
+      }
+    }
+    req.erase("l5d-ctx-dtab");
+    req.erase("l5d-dtab");
+    if (!ovr->status.ok()) {
+      ++rs.overrides_rejected;
+      co_return co_await fail(400, absl::StrCat("Invalid override: ", ovr->status.message()), false,
+                              &id->name);
+    }
+
+    // Bind, pick, connect (a failed connect is retried on a new pick).
+    std::unique_ptr<Upstream> up;
+    Route route;
+    bool reused = false;
+    std::string connect_error;
+    bool timed_out = false;
+    for (int attempt = 0; attempt < kConnectAttempts && up == nullptr; ++attempt) {
+      absl::StatusOr<Route> r =
+          router.Bind(id->name, router.table().Get(), *ovr, w.random, absl::Now());
+      if (!r.ok()) {
+        co_return co_await fail(502, RouteError(router, id->name, *ovr, r.status().message()),
+                                false, &id->name);
+      }
+      route = *std::move(r);
+      up = TakeIdle(w, route.endpoint);
+      reused = up != nullptr;
+      if (up == nullptr) {
+        up = co_await Connect(w, route.endpoint, cc, deadline, &connect_error, &timed_out);
+        if (Clock::now() >= deadline) break;
+      }
+    }
+    if (up == nullptr) {
+      co_return co_await fail(timed_out ? 503 : 502,
+                              RouteError(router, id->name, *ovr, connect_error), true, &id->name);
+    }
+
+    // The request as forwarded.
+    EraseHopByHop(req);
+    bool expect_continue = false;
+    if (auto it = req.find(bhttp::field::expect); it != req.end()) {
+      expect_continue = absl::EqualsIgnoreCase(View(it->value()), "100-continue");
+      req.erase(bhttp::field::expect);
+    }
+    if (!ovr->text.empty()) req.set("l5d-ctx-dtab", ovr->text);
+    std::string service = id->name.Show();
+    req.set("l5d-dst-service", service);
+    req.set("l5d-dst-client", route.client);
+    if (!route.residual.empty()) {
+      req.set("l5d-dst-residual", route.residual);
+    } else {
+      req.erase("l5d-dst-residual");
+    }
+    char reqid[17];
+    absl::SNPrintF(reqid, sizeof reqid, "%016x", w.random.Next());
+    req.set("l5d-reqid", reqid);
+    req.insert(bhttp::field::via, version == 10 ? "1.0 dtab-proxy" : "1.1 dtab-proxy");
+    if (id->rewritten_target.has_value()) req.target(*id->rewritten_target);
+    req.version(11);
+    req.keep_alive(true);
+
+    EndpointState* endpoint = route.endpoint;
+    endpoint->BeginRequest();
+    struct InflightGuard {
+      EndpointState* e;
+      ~InflightGuard() { e->EndRequest(); }
+    } inflight{endpoint};
+    RequestStats& service_stats = rs.Service(id->name);
+    auto record = [&](int status) {
+      const double ms = elapsed_ms();
+      rs.total.Record(status, ms);
+      service_stats.Record(status, ms);
+      rs.clients[endpoint].Record(status, ms);
+    };
+    auto upstream_fail = [&](const beast::error_code& ec, absl::string_view what) -> awaitable<bool> {
+      const bool timeout = ec == beast::error::timeout || Clock::now() >= deadline;
+      const int status = timeout ? 503 : 502;
+      record(status);
+      std::string reason =
+          timeout ? absl::StrCat("request timed out after ",
+                                 absl::FormatDuration(cc.request_timeout), " (", what, " ",
+                                 endpoint->key(), ")")
+                  : absl::StrCat(what, " ", endpoint->key(), " failed: ", ec.message());
+      co_return co_await SendError(s, l, status, RouteError(router, id->name, *ovr, reason),
+                                   parser.is_done(), version, client_keep);
+    };
+
+    beast::error_code ec;
+    s.client.expires_at(deadline);
+    if (expect_continue && !parser.is_done()) {
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      co_await asio::async_write(s.client, asio::buffer(kContinue, sizeof kContinue - 1),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return false;
+    }
+
+    // Send the request and read the response header. A pooled connection
+    // that turns out closed gets one retry on a new connection when the
+    // request had no body (nothing was consumed from the client).
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
+    for (int send_attempt = 0;; ++send_attempt) {
+      up->stream.expires_at(deadline);
+      bhttp::serializer<true, bhttp::buffer_body> sr{req};
+      bool client_failed = false;
+      do {
+        if (!parser.is_done()) {
+          req.body().data = chunk;
+          req.body().size = kBodyChunk;
+          co_await bhttp::async_read(s.client, cbuf, parser,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) {
+            client_failed = true;
+            break;
+          }
+          req.body().size = kBodyChunk - req.body().size;
+          req.body().data = chunk;
+          req.body().more = !parser.is_done();
+        } else {
+          req.body().data = nullptr;
+          req.body().size = 0;
+          req.body().more = false;
+        }
+        co_await bhttp::async_write(up->stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) break;
+      } while (!parser.is_done() && !sr.is_done());
+      if (client_failed) {
+        // The client went away (or sent a broken body) mid-request.
+        record(ec == beast::error::timeout ? 503 : 400);
+        if (ec != beast::error::timeout && !IsDisconnect(ec)) {
+          co_await SendError(s, l, 400, absl::StrCat("malformed request body: ", ec.message()),
+                             false, version, false);
+        }
+        co_return false;
+      }
+      if (!ec) {
+        rp.emplace();
+        rp->header_limit(kMaxResponseHeaderBytes);
+        rp->body_limit(std::numeric_limits<std::uint64_t>::max());
+        if (req.method() == bhttp::verb::head) rp->skip(true);
+        co_await bhttp::async_read_header(up->stream, up->buffer, *rp,
+                                          asio::redirect_error(asio::use_awaitable, ec));
+        // Interim responses (other than 101) are not forwarded.
+        while (!ec && rp->get().result_int() / 100 == 1 && rp->get().result_int() != 101) {
+          rp.emplace();
+          rp->header_limit(kMaxResponseHeaderBytes);
+          rp->body_limit(std::numeric_limits<std::uint64_t>::max());
+          if (req.method() == bhttp::verb::head) rp->skip(true);
+          co_await bhttp::async_read_header(up->stream, up->buffer, *rp,
+                                            asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      if (!ec) break;
+      if (reused && bodyless && send_attempt == 0 && IsDisconnect(ec) &&
+          ec != beast::error::timeout) {
+        std::string error;
+        bool connect_timed_out = false;
+        up = co_await Connect(w, endpoint, cc, deadline, &error, &connect_timed_out);
+        reused = false;
+        if (up == nullptr) {
+          record(connect_timed_out ? 503 : 502);
+          co_return co_await SendError(s, l, connect_timed_out ? 503 : 502,
+                                       RouteError(router, id->name, *ovr, error), true, version,
+                                       client_keep, true);
+        }
+        continue;
+      }
+      co_return co_await upstream_fail(ec, "request to");
+    }
+
+    // Relay the response.
+    auto& res = rp->get();
+    const int status = res.result_int();
+    bool upstream_keep = res.keep_alive();
+    EraseHopByHop(res);
+    const bool no_body = req.method() == bhttp::verb::head || status == 204 || status == 304 ||
+                         status / 100 == 1;
+    if (!no_body && !res.chunked() && !res.has_content_length()) {
+      // Ends when the upstream closes: re-frame for 1.1 clients.
+      upstream_keep = false;
+      if (version == 11) {
+        res.chunked(true);
+      } else {
+        client_keep = false;
+      }
+    }
+    if (l.server.clear_context) {
+      const bool had_err = res.find("l5d-err") != res.end();
+      EraseL5dHeaders(res);
+      if (had_err) {
+        // linkerd clears the body of a failed response at an edge.
+        bhttp::response<bhttp::empty_body> cleared{res.result(), version};
+        for (const auto& f : res) {
+          if (f.name() != bhttp::field::content_length &&
+              f.name() != bhttp::field::transfer_encoding) {
+            cleared.insert(f.name_string(), f.value());
+          }
+        }
+        cleared.keep_alive(client_keep);
+        cleared.content_length(0);
+        co_await bhttp::async_write(s.client, cleared,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+        record(status);
+        co_return client_keep && !ec && parser.is_done();
+      }
+    }
+    res.version(version);
+    res.keep_alive(client_keep);
+    bhttp::serializer<false, bhttp::buffer_body> rsr{res};
+    do {
+      if (!rp->is_done()) {
+        res.body().data = chunk;
+        res.body().size = kBodyChunk;
+        co_await bhttp::async_read(up->stream, up->buffer, *rp,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+          // The response is under way: all we can do is close.
+          record(0);
+          co_return false;
+        }
+        res.body().size = kBodyChunk - res.body().size;
+        res.body().data = chunk;
+        res.body().more = !rp->is_done();
+      } else {
+        res.body().data = nullptr;
+        res.body().size = 0;
+        res.body().more = false;
+      }
+      co_await bhttp::async_write(s.client, rsr, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        record(0);
+        co_return false;
+      }
+    } while (!rp->is_done() && !rsr.is_done());
+    record(status);
+    endpoint->RecordSuccess();
+    if (upstream_keep && rp->is_done()) ReturnIdle(w, std::move(up));
+    co_return client_keep && parser.is_done();
+  }
+
+  std::vector<Router*> routers_;
+  Options options_;
+  absl::Duration upstream_idle_timeout_;
+  int max_idle_per_endpoint_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::vector<std::string>> addresses_;
+  std::atomic<size_t> next_worker_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+  absl::Mutex mu_;
+  int open_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex drain_mu_;
+  bool drained_ ABSL_GUARDED_BY(drain_mu_) = false;
+};
+
+DataPlane::DataPlane(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DataPlane::~DataPlane() = default;
+
+absl::StatusOr<std::unique_ptr<DataPlane>> DataPlane::Start(std::vector<Router*> routers,
+                                                            Options options) {
+  auto impl = std::make_unique<Impl>(std::move(routers), options);
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<DataPlane>(new DataPlane(std::move(impl)));
+}
+
+const std::vector<std::vector<std::string>>& DataPlane::addresses() const {
+  return impl_->addresses();
+}
+
+WorkerStats DataPlane::Stats() const { return impl_->Stats(); }
+
+void DataPlane::Drain(absl::Duration timeout) { impl_->Drain(timeout); }
+
+}  // namespace dtabd::proxy
