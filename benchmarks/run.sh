@@ -11,6 +11,9 @@
 #   bind      median BM_BindHelloWorld/N <= 500 ns for N = 10, 1000, 100000
 #   scaling   median N=100000 / median N=10 <= 1.5
 #   parse     median BM_ParseOverrideHeader <= 1000 ns
+#   route     median BM_Route/N <= 1000 ns for N = 10, 1000, 100000 (the proxy's
+#             per-request identify + override cache + bind + pick, no I/O)
+#   route allocs  allocations per BM_Route the same at N=100000 as at N=10
 # Times are wall-clock ("real_time") medians. A missed goal prints MISS but
 # exits 0 (the machine may be noisy); a benchmark that fails to run or reports
 # an error exits 1. Extra arguments for every benchmark can be given in
@@ -20,7 +23,7 @@ set -euo pipefail
 build_dir="${1:-build}"
 bench_bin="${build_dir}/benchmarks"
 out_dir="${build_dir}/bench"
-benchmarks=(dtab_bind_benchmark dtab_parse_benchmark)
+benchmarks=(dtab_bind_benchmark dtab_parse_benchmark proxy_route_benchmark)
 
 mkdir -p "${out_dir}"
 for b in "${benchmarks[@]}"; do
@@ -95,6 +98,17 @@ for n, v in bind.items():
 ratio = bind[100000] / bind[10] if bind[10] and bind[100000] else None
 goal("bind scaling, median N=100000 / N=10", ratio, 1.5, "x")
 goal("parse override header, median", median.get("BM_ParseOverrideHeader"), 1000, " ns")
+route = {n: median.get(f"BM_Route/{n}") for n in (10, 1000, 100000)}
+for n, v in route.items():
+    goal(f"route /svc/world with l5d-dtab, N={n}, median", v, 1000, " ns")
+route_allocs = {n: allocs.get(f"BM_Route/{n}") for n in (10, 100000)}
+if None in route_allocs.values():
+    results.append(("ERROR", "route allocations: no result"))
+else:
+    extra = route_allocs[100000] - route_allocs[10]
+    results.append(("PASS" if extra <= 0 else "MISS",
+                    f"route allocations, N=100000 vs N=10: {route_allocs[100000]:.1f} vs "
+                    f"{route_allocs[10]:.1f} per request (goal: no more at N=100000)"))
 
 print("goals:")
 for status, text in results:

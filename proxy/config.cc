@@ -25,6 +25,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -56,7 +58,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes,
                                      absl::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat(what, " '", path, "'"));
+    const int err = errno;
+    return absl::ErrnoToStatus(err, absl::StrCat(what, " '", path, "'"));
   }
   std::string contents;
   char buf[8192];
@@ -205,8 +208,7 @@ class ConfigParser {
     return Scalar(node, path, "a string");
   }
   // A string that must not be empty.
-  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node,
-                                             absl::string_view path) const;
+  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node, absl::string_view path) const;
   // An integer in [min, max].
   absl::StatusOr<int64_t> Int(const YAML::Node& node, absl::string_view path, int64_t min,
                               int64_t max = kMaxInt) const;
@@ -252,7 +254,7 @@ class ConfigParser {
   // No two listeners on one ip and non-zero port.
   absl::Status CheckListeners(const ProxyConfig& config) const;
 
-  const absl::string_view file_;  // the caller's `path`; outlives this parser
+  const absl::string_view file_;          // the caller's `path`; outlives this parser
   const std::filesystem::path base_dir_;  // absolute; anchors relative file paths
 };
 
@@ -276,8 +278,8 @@ absl::StatusOr<MapReader> ConfigParser::Map(
       known = known || a == key;
     }
     if (!known) {
-      return Error(path, absl::StrCat("unknown key '", key, "' (allowed: ",
-                                      absl::StrJoin(allowed, ", "), ")"));
+      return Error(path, absl::StrCat("unknown key '", key,
+                                      "' (allowed: ", absl::StrJoin(allowed, ", "), ")"));
     }
     for (const auto& entry : entries) {
       if (entry.first == key) {
@@ -382,8 +384,7 @@ absl::StatusOr<std::string> ConfigParser::DtabPath(const YAML::Node& node,
   return parsed->Show();
 }
 
-absl::StatusOr<std::string> ConfigParser::Ip(const YAML::Node& node,
-                                             absl::string_view path) const {
+absl::StatusOr<std::string> ConfigParser::Ip(const YAML::Node& node, absl::string_view path) const {
   DTABD_ASSIGN_OR_RETURN(std::string ip, Scalar(node, path, "an IP address"));
   if (!ParseIp(ip).has_value()) {
     return Error(path, absl::StrCat("'", ip, "' is not an IPv4 or IPv6 address literal"));
@@ -431,8 +432,8 @@ absl::StatusOr<ListenAddress> ConfigParser::ParseAdmin(const YAML::Node& node,
 
 absl::StatusOr<ControlPlaneConfig> ConfigParser::ParseControlPlane(const YAML::Node& node,
                                                                    const std::string& path) const {
-  DTABD_ASSIGN_OR_RETURN(
-      MapReader m, Map(node, path, {"address", "token", "token_file", "tls", "cache_dir"}));
+  DTABD_ASSIGN_OR_RETURN(MapReader m,
+                         Map(node, path, {"address", "token", "token_file", "tls", "cache_dir"}));
   ControlPlaneConfig cp;
 
   DTABD_ASSIGN_OR_RETURN(const YAML::Node* address, Required(m, "address"));
@@ -525,9 +526,10 @@ absl::StatusOr<NamerConfig> ConfigParser::ParseNamer(const YAML::Node& node,
   DTABD_ASSIGN_OR_RETURN(namer.root_dir, FilePath(*root, root_path));
   struct stat st;
   if (::stat(namer.root_dir.c_str(), &st) != 0) {
-    return Error(root_path, absl::ErrnoToStatus(errno, absl::StrCat("cannot access '",
-                                                                     namer.root_dir, "'"))
-                                .message());
+    const int err = errno;
+    return Error(
+        root_path,
+        absl::ErrnoToStatus(err, absl::StrCat("cannot access '", namer.root_dir, "'")).message());
   }
   if (!S_ISDIR(st.st_mode)) {
     return Error(root_path, absl::StrCat("'", namer.root_dir, "' is not a directory"));
@@ -649,10 +651,10 @@ absl::StatusOr<OverridePolicy> ConfigParser::ParseOverridePolicy(const YAML::Nod
 absl::StatusOr<ClientConfig> ConfigParser::ParseClient(const YAML::Node& node,
                                                        const std::string& path) const {
   DTABD_ASSIGN_OR_RETURN(
-      MapReader m, Map(node, path,
-                       {"connect_timeout_ms", "request_timeout_ms", "idle_timeout_ms",
-                        "max_idle_per_endpoint", "failures_to_eject", "ejection_backoff_ms",
-                        "ejection_backoff_max_ms"}));
+      MapReader m,
+      Map(node, path,
+          {"connect_timeout_ms", "request_timeout_ms", "idle_timeout_ms", "max_idle_per_endpoint",
+           "failures_to_eject", "ejection_backoff_ms", "ejection_backoff_max_ms"}));
   ClientConfig client;
   if (const YAML::Node* n = m.Get("connect_timeout_ms")) {
     DTABD_ASSIGN_OR_RETURN(client.connect_timeout, Millis(*n, m.Child("connect_timeout_ms")));
@@ -693,10 +695,9 @@ absl::StatusOr<RouterConfig> ConfigParser::ParseRouter(const YAML::Node& node,
   if (!node.IsMap()) {
     return Error(path, absl::StrCat("expected a map, got ", Describe(node)));
   }
-  DTABD_ASSIGN_OR_RETURN(
-      MapReader m, Map(node, path,
-                       {"label", "protocol", "namespace", "dtab", "identifier", "dst_prefix",
-                        "servers", "override_policy", "client"}));
+  DTABD_ASSIGN_OR_RETURN(MapReader m, Map(node, path,
+                                          {"label", "protocol", "namespace", "dtab", "identifier",
+                                           "dst_prefix", "servers", "override_policy", "client"}));
   RouterConfig router;
 
   DTABD_ASSIGN_OR_RETURN(const YAML::Node* label, Required(m, "label"));
@@ -729,8 +730,8 @@ absl::StatusOr<RouterConfig> ConfigParser::ParseRouter(const YAML::Node& node,
                                          "' is not a valid namespace name ([A-Za-z0-9_-]{1,128})"));
     }
     if (!have_control_plane) {
-      return Error(ns_path, absl::StrCat("namespace '", name,
-                                         "' needs a control_plane (dtabd's address)"));
+      return Error(ns_path,
+                   absl::StrCat("namespace '", name, "' needs a control_plane (dtabd's address)"));
     }
     router.ns = std::move(name);
   } else {
@@ -807,8 +808,8 @@ absl::Status ConfigParser::CheckListeners(const ProxyConfig& config) const {
   for (size_t r = 0; r < config.routers.size(); ++r) {
     const RouterConfig& router = config.routers[r];
     for (size_t s = 0; s < router.servers.size(); ++s) {
-      DTABD_RETURN_IF_ERROR(add(absl::StrCat("routers[", r, "].servers[", s, "]"),
-                                router.servers[s].address));
+      DTABD_RETURN_IF_ERROR(
+          add(absl::StrCat("routers[", r, "].servers[", s, "]"), router.servers[s].address));
     }
   }
   return absl::OkStatus();
@@ -817,8 +818,8 @@ absl::Status ConfigParser::CheckListeners(const ProxyConfig& config) const {
 absl::StatusOr<ProxyConfig> ConfigParser::Parse(const YAML::Node& root) {
   ProxyConfig config;
   config.path = std::string(file_);
-  DTABD_ASSIGN_OR_RETURN(
-      MapReader m, Map(root, "", {"admin", "workers", "control_plane", "namers", "routers"}));
+  DTABD_ASSIGN_OR_RETURN(MapReader m,
+                         Map(root, "", {"admin", "workers", "control_plane", "namers", "routers"}));
 
   if (const YAML::Node* n = m.Get("admin")) {
     DTABD_ASSIGN_OR_RETURN(config.admin, ParseAdmin(*n, m.Child("admin")));
@@ -828,8 +829,7 @@ absl::StatusOr<ProxyConfig> ConfigParser::Parse(const YAML::Node& root) {
     config.workers = static_cast<int>(workers);
   }
   if (const YAML::Node* n = m.Get("control_plane")) {
-    DTABD_ASSIGN_OR_RETURN(config.control_plane,
-                           ParseControlPlane(*n, m.Child("control_plane")));
+    DTABD_ASSIGN_OR_RETURN(config.control_plane, ParseControlPlane(*n, m.Child("control_plane")));
   }
 
   if (const YAML::Node* n = m.Get("namers")) {
@@ -854,9 +854,8 @@ absl::StatusOr<ProxyConfig> ConfigParser::Parse(const YAML::Node& root) {
     DTABD_ASSIGN_OR_RETURN(std::vector<YAML::Node> items, List(*n, routers_path));
     for (size_t i = 0; i < items.size(); ++i) {
       const std::string item_path = IndexPath(routers_path, i);
-      DTABD_ASSIGN_OR_RETURN(
-          RouterConfig router,
-          ParseRouter(items[i], item_path, config.control_plane.has_value()));
+      DTABD_ASSIGN_OR_RETURN(RouterConfig router,
+                             ParseRouter(items[i], item_path, config.control_plane.has_value()));
       for (size_t j = 0; j < config.routers.size(); ++j) {
         if (config.routers[j].label == router.label) {
           return Error(ChildPath(item_path, "label"),
@@ -886,7 +885,8 @@ absl::StatusOr<std::filesystem::path> BaseDir(absl::string_view config_path) {
   std::error_code ec;
   const std::filesystem::path cwd = std::filesystem::current_path(ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat(config_path, ": cannot resolve relative paths: "
+    return absl::InternalError(absl::StrCat(config_path,
+                                            ": cannot resolve relative paths: "
                                             "current directory unknown: ",
                                             ec.message()));
   }
@@ -899,8 +899,25 @@ absl::Status YamlError(absl::string_view file, const YAML::Exception& e) {
   if (e.mark.is_null()) {
     return absl::InvalidArgumentError(absl::StrCat(file, ": ", e.msg));
   }
-  return absl::InvalidArgumentError(absl::StrCat(file, ": line ", e.mark.line + 1, ", column ",
-                                                 e.mark.column + 1, ": ", e.msg));
+  return absl::InvalidArgumentError(
+      absl::StrCat(file, ": line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+}
+
+// Writes a string value, double-quoted when a YAML reader (yaml-cpp or any
+// YAML 1.1/1.2 one) could take its plain form for a boolean, null or number.
+void EmitString(YAML::Emitter& out, const std::string& s) {
+  static constexpr absl::string_view kSpecial[] = {"true", "false", "yes",  "no", "on", "off",
+                                                   "y",    "n",     "null", "~",  ""};
+  bool quote = false;
+  for (absl::string_view word : kSpecial) {
+    quote = quote || absl::EqualsIgnoreCase(s, word);
+  }
+  double number = 0;
+  quote = quote || absl::SimpleAtod(s, &number);
+  if (quote) {
+    out << YAML::DoubleQuoted;
+  }
+  out << s;
 }
 
 void EmitDuration(YAML::Emitter& out, absl::string_view key, absl::Duration d) {
@@ -908,14 +925,15 @@ void EmitDuration(YAML::Emitter& out, absl::string_view key, absl::Duration d) {
 }
 
 void EmitAddress(YAML::Emitter& out, const ListenAddress& a) {
-  out << YAML::Key << "ip" << YAML::Value << a.ip;
+  out << YAML::Key << "ip" << YAML::Value;
+  EmitString(out, a.ip);
   out << YAML::Key << "port" << YAML::Value << a.port;
 }
 
 std::string RenderOrThrow(const ProxyConfig& config) {
   YAML::Emitter out;
-  out << YAML::Comment(absl::StrCat("dtab-proxy configuration from '", config.path,
-                                    "', with defaults filled in"));
+  out << YAML::Comment(absl::StrCat("dtab-proxy configuration from '",
+                                    absl::CHexEscape(config.path), "', with defaults filled in"));
   out << YAML::BeginMap;
 
   out << YAML::Key << "admin" << YAML::Value << YAML::BeginMap;
@@ -926,22 +944,26 @@ std::string RenderOrThrow(const ProxyConfig& config) {
   if (config.control_plane.has_value()) {
     const ControlPlaneConfig& cp = *config.control_plane;
     out << YAML::Key << "control_plane" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "address" << YAML::Value << cp.address;
+    out << YAML::Key << "address" << YAML::Value;
+    EmitString(out, cp.address);
     if (!cp.token.empty()) {
       out << YAML::Key << "token" << YAML::Value << std::string(kRedacted);
     }
     if (cp.tls) {
       out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
       if (!cp.tls_ca_file.empty()) {
-        out << YAML::Key << "ca_file" << YAML::Value << cp.tls_ca_file;
+        out << YAML::Key << "ca_file" << YAML::Value;
+        EmitString(out, cp.tls_ca_file);
       }
       if (!cp.tls_server_name.empty()) {
-        out << YAML::Key << "server_name" << YAML::Value << cp.tls_server_name;
+        out << YAML::Key << "server_name" << YAML::Value;
+        EmitString(out, cp.tls_server_name);
       }
       out << YAML::EndMap;
     }
     if (!cp.cache_dir.empty()) {
-      out << YAML::Key << "cache_dir" << YAML::Value << cp.cache_dir;
+      out << YAML::Key << "cache_dir" << YAML::Value;
+      EmitString(out, cp.cache_dir);
     }
     out << YAML::EndMap;
   }
@@ -955,7 +977,8 @@ std::string RenderOrThrow(const ProxyConfig& config) {
     out << YAML::BeginMap;
     out << YAML::Key << "kind" << YAML::Value << namer.kind;
     out << YAML::Key << "prefix" << YAML::Value << namer.prefix;
-    out << YAML::Key << "root_dir" << YAML::Value << namer.root_dir;
+    out << YAML::Key << "root_dir" << YAML::Value;
+    EmitString(out, namer.root_dir);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
@@ -963,10 +986,12 @@ std::string RenderOrThrow(const ProxyConfig& config) {
   out << YAML::Key << "routers" << YAML::Value << YAML::BeginSeq;
   for (const RouterConfig& router : config.routers) {
     out << YAML::BeginMap;
-    out << YAML::Key << "label" << YAML::Value << router.label;
+    out << YAML::Key << "label" << YAML::Value;
+    EmitString(out, router.label);
     out << YAML::Key << "protocol" << YAML::Value << "http";
     if (router.ns.has_value()) {
-      out << YAML::Key << "namespace" << YAML::Value << *router.ns;
+      out << YAML::Key << "namespace" << YAML::Value;
+      EmitString(out, *router.ns);
     }
     if (router.static_dtab.has_value()) {
       out << YAML::Key << "dtab" << YAML::Value << YAML::DoubleQuoted << *router.static_dtab;
@@ -976,7 +1001,8 @@ std::string RenderOrThrow(const ProxyConfig& config) {
       out << YAML::BeginMap;
       out << YAML::Key << "kind" << YAML::Value << id.kind;
       if (id.kind == kHeaderTokenIdentifier || id.kind == kHeaderIdentifier) {
-        out << YAML::Key << "header" << YAML::Value << id.header;
+        out << YAML::Key << "header" << YAML::Value;
+        EmitString(out, id.header);
       } else if (id.kind == kPathIdentifier) {
         out << YAML::Key << "segments" << YAML::Value << id.segments;
         out << YAML::Key << "consume" << YAML::Value << id.consume;

@@ -27,6 +27,10 @@
 // LoadConfig rejects unknown keys, wrong types and bad values with
 // InvalidArgument "FILE: KEY.PATH: reason", e.g.
 // "proxy.yaml: routers[0].servers[1].port: 70000 is not a port (0-65535)".
+//
+// Thread-safety: the functions share no state and may run concurrently;
+// ParseConfig and LoadConfig read files (the config, token_file) and stat
+// root_dir, so they belong on the control thread, not the data path.
 #ifndef DTABD_PROXY_CONFIG_H_
 #define DTABD_PROXY_CONFIG_H_
 
@@ -142,22 +146,38 @@ struct ProxyConfig {
   std::vector<RouterConfig> routers;
 };
 
-// Parses YAML `text`; `path` names it in messages and anchors relative
-// paths (root_dir, cache_dir, token_file, ca_file). Checks: at least one
-// router; labels unique and non-empty; each router has exactly one of
-// namespace/dtab (a valid namespace name; a static dtab that parses);
-// a namespace router needs control_plane; at least one server per router;
-// ports 0-65535 (no two listeners on one non-zero ip:port); valid IP
-// literals; dst_prefix and allowed_prefixes parse as paths; positive
-// timeouts and limits; known identifier and namer kinds; namer prefixes
-// unique; root_dir exists. Unknown keys anywhere are errors.
+// Parses YAML `text` into the effective configuration, every default
+// filled in; `path` names it in messages (ProxyConfig::path) and anchors
+// relative paths (root_dir, cache_dir, token_file, ca_file), which are
+// resolved against its directory (the current directory for a bare file
+// name) and stored absolute. Reads token_file (its first line, trimmed).
+// Checks: at least one router; labels unique, [A-Za-z0-9_-]+; each router
+// has exactly one of namespace/dtab (a valid namespace name; a static dtab
+// that parses); a namespace router needs control_plane; at least one server
+// per router; ports 0-65535 (no two listeners, admin included, on one
+// non-zero port of one IP address, however it is spelled); valid IP
+// literals; control_plane.address is HOST:PORT; dst_prefix, namer prefixes
+// and allowed_prefixes parse as paths (canonical form is stored); positive
+// timeouts and limits; known identifier and namer kinds; header names are
+// HTTP tokens; namer prefixes unique; root_dir is an existing directory.
+// Unknown and duplicate keys anywhere are errors.
+// InvalidArgument: "PATH: KEY.PATH: reason" for a failed check (just
+// "PATH: reason" at the top level), "PATH: line L, column C: message" for
+// YAML syntax errors (1-based). Internal: yaml-cpp threw something other
+// than a YAML::Exception, or the current directory is unknown. Never throws.
 absl::StatusOr<ProxyConfig> ParseConfig(absl::string_view text, absl::string_view path);
 
-// Reads `path` and ParseConfig()s it. NotFound/PermissionDenied naming the
-// file when it cannot be read.
+// Reads `path` and ParseConfig()s it. When the file cannot be read, the
+// errno's code (NotFound, PermissionDenied, ...) with the message
+// "cannot read config 'PATH': <strerror>"; files over 16 MiB are
+// InvalidArgument.
 absl::StatusOr<ProxyConfig> LoadConfig(const std::string& path);
 
-// The configuration as YAML (token redacted), for the admin /config page.
+// The configuration as YAML, for the admin /config page: every key with its
+// effective value (durations in ms), the token shown as "<redacted>" and
+// token_file not shown. For a config from ParseConfig, the result parses
+// back (ParseConfig) to an equal config, the token aside, as long as every
+// root_dir still exists. Never throws.
 std::string RenderConfig(const ProxyConfig& config);
 
 }  // namespace dtabd::proxy

@@ -22,7 +22,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/base/thread_annotations.h"
@@ -43,8 +42,24 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using asio::awaitable;
 using Clock = std::chrono::steady_clock;
+
+// Everything runs on one io_context per worker: a concrete executor type
+// avoids the type-erased any_io_executor on every operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+template <class T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> kUseAwaitable;
+
+// The completion token of every operation: errors go to `ec`.
+auto Ec(beast::error_code& ec) { return asio::redirect_error(kUseAwaitable, ec); }
+
+// How often each worker checks its sessions' deadlines (timeouts are
+// enforced to this granularity, without a timer per operation).
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 
 // Body bytes relayed per read/write step, per direction.
 constexpr size_t kBodyChunk = 16 * 1024;
@@ -128,14 +143,13 @@ absl::string_view View(beast::string_view s) { return absl::string_view(s.data()
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe || ec == beast::error::timeout ||
-         ec == asio::error::bad_descriptor;
+         ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor;
 }
 
 // A pooled upstream connection.
 struct Upstream {
-  explicit Upstream(const asio::any_io_executor& ex) : stream(ex) {}
-  beast::tcp_stream stream;
+  explicit Upstream(const Executor& ex) : stream(ex) {}
+  Socket stream;
   beast::flat_buffer buffer;
   EndpointState* endpoint = nullptr;
   Clock::time_point idle_since;
@@ -143,17 +157,29 @@ struct Upstream {
 
 // One client connection.
 struct Session {
-  explicit Session(tcp::socket socket) : client(std::move(socket)) {}
-  beast::tcp_stream client;
+  explicit Session(Socket socket) : client(std::move(socket)) {}
+  Socket client;
+  // The upstream connection in use, if any.
+  Upstream* upstream = nullptr;
+  // When the current phase times out. The worker's sweep cancels both
+  // sockets' operations once it has passed and sets `timed_out`.
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
   // Waiting for the next request header (a drain may close it).
   bool idle = true;
+
+  // Starts a phase that must end by `at`.
+  void SetDeadline(Clock::time_point at) {
+    deadline = at;
+    timed_out = false;
+  }
 };
 
 struct Listener {
   size_t router_index = 0;
   Router* router = nullptr;
   ServerConfig server;
-  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<Acceptor> acceptor;
   std::string address;
 };
 
@@ -174,7 +200,9 @@ class Worker {
 
   asio::io_context ioc{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
-  asio::steady_timer sweeper;
+  Timer sweeper;
+  // Sweeps since the idle upstream connections were last pruned.
+  int sweeps = 0;
   std::thread thread;
 };
 
@@ -213,7 +241,7 @@ class DataPlane::Impl {
         const std::string where = absl::StrCat("router '", routers_[ri]->label(), "': server ",
                                                server.address.ip, ":", server.address.port);
         if (ec) return absl::InvalidArgumentError(absl::StrCat(where, ": bad ip: ", ec.message()));
-        l->acceptor = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+        l->acceptor = std::make_unique<Acceptor>(workers_[0]->ioc.get_executor());
         tcp::endpoint ep(ip, server.address.port);
         l->acceptor->open(ep.protocol(), ec);
         if (!ec) l->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -248,15 +276,13 @@ class DataPlane::Impl {
     total.routers.resize(routers_.size());
     if (stopped_.load()) return total;
     for (const auto& w : workers_) {
-      std::promise<WorkerStats> p;
-      std::future<WorkerStats> f = p.get_future();
-      asio::post(w->ioc, [&p, w = w.get()] { p.set_value(w->stats); });
+      // Shared with the posted task, which may run (or be destroyed with
+      // the io_context) after a timed-out wait.
+      auto p = std::make_shared<std::promise<WorkerStats>>();
+      std::future<WorkerStats> f = p->get_future();
+      asio::post(w->ioc, [p, w = w.get()] { p->set_value(w->stats); });
       if (f.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
         total.Merge(f.get());
-      } else {
-        // The worker is gone or stuck: wait for the lambda anyway so `p`
-        // outlives it (it runs or is destroyed with the io_context).
-        f.wait();
       }
     }
     return total;
@@ -278,7 +304,7 @@ class DataPlane::Impl {
       for (auto& w : workers_) {
         asio::post(w->ioc, [w = w.get()] {
           for (Session* s : w->sessions) {
-            if (s->idle) s->client.socket().cancel();
+            if (s->idle) { beast::error_code ignored; s->client.cancel(ignored); }
           }
         });
       }
@@ -308,22 +334,35 @@ class DataPlane::Impl {
   }
 
  private:
+  // Every kSweepInterval: cancels the operations of sessions past their
+  // deadline; every second: closes upstream connections idle too long.
   void ScheduleSweep(Worker& w) {
-    w.sweeper.expires_after(std::chrono::seconds(1));
+    w.sweeper.expires_after(kSweepInterval);
     w.sweeper.async_wait([this, &w](const beast::error_code& ec) {
-      if (ec || draining_.load()) return;
-      const Clock::time_point cutoff = Clock::now() - ToChrono(upstream_idle_timeout_);
-      for (auto it = w.idle.begin(); it != w.idle.end();) {
-        auto& conns = it->second;
-        conns.erase(std::remove_if(conns.begin(), conns.end(),
-                                   [&](const std::unique_ptr<Upstream>& u) {
-                                     return u->idle_since < cutoff;
-                                   }),
-                    conns.end());
-        if (conns.empty()) {
-          w.idle.erase(it++);
-        } else {
-          ++it;
+      if (ec || stopped_.load()) return;
+      const Clock::time_point now = Clock::now();
+      for (Session* s : w.sessions) {
+        if (s->deadline > now) continue;
+        s->timed_out = true;
+        beast::error_code ignored;
+        s->client.cancel(ignored);
+        if (s->upstream != nullptr) s->upstream->stream.cancel(ignored);
+      }
+      if (++w.sweeps >= 10) {
+        w.sweeps = 0;
+        const Clock::time_point cutoff = now - ToChrono(upstream_idle_timeout_);
+        for (auto it = w.idle.begin(); it != w.idle.end();) {
+          auto& conns = it->second;
+          conns.erase(std::remove_if(conns.begin(), conns.end(),
+                                     [&](const std::unique_ptr<Upstream>& u) {
+                                       return u->idle_since < cutoff;
+                                     }),
+                      conns.end());
+          if (conns.empty()) {
+            w.idle.erase(it++);
+          } else {
+            ++it;
+          }
         }
       }
       ScheduleSweep(w);
@@ -334,14 +373,13 @@ class DataPlane::Impl {
     for (;;) {
       Worker& w = *workers_[next_worker_++ % workers_.size()];
       beast::error_code ec;
-      tcp::socket socket =
-          co_await l.acceptor->async_accept(w.ioc, asio::redirect_error(asio::use_awaitable, ec));
+      Socket socket = co_await l.acceptor->async_accept(w.ioc, Ec(ec));
       if (draining_.load()) co_return;
       if (ec) {
         if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
         // EMFILE and friends: back off briefly instead of spinning.
-        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
-        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        Timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+        co_await t.async_wait(Ec(ec));
         continue;
       }
       {
@@ -357,7 +395,7 @@ class DataPlane::Impl {
     --open_sessions_;
   }
 
-  awaitable<void> Serve(Worker& w, const Listener& l, tcp::socket socket) {
+  awaitable<void> Serve(Worker& w, const Listener& l, Socket socket) {
     Session s(std::move(socket));
     w.sessions.insert(&s);
     ++w.stats.connections_accepted;
@@ -371,7 +409,7 @@ class DataPlane::Impl {
       }
     } cleanup{this, w, s};
     beast::error_code ec;
-    s.client.socket().set_option(tcp::no_delay(true), ec);
+    s.client.set_option(tcp::no_delay(true), ec);
     beast::flat_buffer buffer;
     std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
     const ClientConfig& cc = l.router->config().client;
@@ -380,9 +418,8 @@ class DataPlane::Impl {
       parser.header_limit(options_.max_header_bytes);
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       s.idle = true;
-      s.client.expires_after(ToChrono(cc.idle_timeout));
-      co_await bhttp::async_read_header(s.client, buffer, parser,
-                                        asio::redirect_error(asio::use_awaitable, ec));
+      s.SetDeadline(Clock::now() + ToChrono(cc.idle_timeout));
+      co_await bhttp::async_read_header(s.client, buffer, parser, Ec(ec));
       s.idle = false;
       if (ec) {
         if (ec == bhttp::error::header_limit) {
@@ -398,8 +435,8 @@ class DataPlane::Impl {
       bool keep = co_await Handle(w, l, s, buffer, parser, chunk.get());
       if (!keep) break;
     }
-    s.client.socket().shutdown(tcp::socket::shutdown_send, ec);
-    s.client.close();
+    s.client.shutdown(tcp::socket::shutdown_send, ec);
+    s.client.close(ec);
   }
 
   // Answers a proxy-generated error. Returns whether the connection may
@@ -421,8 +458,8 @@ class DataPlane::Impl {
     res.keep_alive(keep);
     res.prepare_payload();
     beast::error_code ec;
-    s.client.expires_after(std::chrono::seconds(10));
-    co_await bhttp::async_write(s.client, res, asio::redirect_error(asio::use_awaitable, ec));
+    s.SetDeadline(Clock::now() + std::chrono::seconds(10));
+    co_await bhttp::async_write(s.client, res, Ec(ec));
     co_return keep && !ec;
   }
 
@@ -467,7 +504,7 @@ class DataPlane::Impl {
 
   // Connects to `endpoint` by `deadline`. Null on failure, with `error`
   // set (and `timed_out` when the connect timed out).
-  awaitable<std::unique_ptr<Upstream>> Connect(Worker& w, EndpointState* endpoint,
+  awaitable<std::unique_ptr<Upstream>> Connect(Worker& w, Session& s, EndpointState* endpoint,
                                                const ClientConfig& cc, Clock::time_point deadline,
                                                std::string* error, bool* timed_out) {
     beast::error_code ec;
@@ -478,19 +515,21 @@ class DataPlane::Impl {
     }
     auto up = std::make_unique<Upstream>(w.ioc.get_executor());
     up->endpoint = endpoint;
-    up->stream.expires_at(std::min(deadline, Clock::now() + ToChrono(cc.connect_timeout)));
+    s.SetDeadline(std::min(deadline, Clock::now() + ToChrono(cc.connect_timeout)));
+    s.upstream = up.get();
     ++w.stats.upstream_connects;
-    co_await up->stream.async_connect(tcp::endpoint(ip, endpoint->port()),
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    co_await up->stream.async_connect(tcp::endpoint(ip, endpoint->port()), Ec(ec));
+    s.upstream = nullptr;
+    *timed_out = s.timed_out;
+    s.SetDeadline(deadline);
     if (ec) {
       ++w.stats.upstream_connect_failures;
       endpoint->RecordFailure(cc, absl::Now());
-      *timed_out = ec == beast::error::timeout;
       *error = absl::StrCat("connection to ", endpoint->key(), " failed: ",
                             *timed_out ? "connect timed out" : ec.message());
       co_return nullptr;
     }
-    up->stream.socket().set_option(tcp::no_delay(true), ec);
+    up->stream.set_option(tcp::no_delay(true), ec);
     endpoint->RecordSuccess();
     co_return up;
   }
@@ -509,6 +548,12 @@ class DataPlane::Impl {
     bool client_keep = req.keep_alive() && !draining_.load();
     const bool bodyless = parser.is_done();
     const Clock::time_point deadline = start + ToChrono(cc.request_timeout);
+    s.SetDeadline(deadline);
+    // The sweep may cancel the upstream in use until this request ends.
+    struct UpstreamMark {
+      Session& s;
+      ~UpstreamMark() { s.upstream = nullptr; }
+    } upstream_mark{s};
     auto elapsed_ms = [&] {
       return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
@@ -592,7 +637,7 @@ class DataPlane::Impl {
       up = TakeIdle(w, route.endpoint);
       reused = up != nullptr;
       if (up == nullptr) {
-        up = co_await Connect(w, route.endpoint, cc, deadline, &connect_error, &timed_out);
+        up = co_await Connect(w, s, route.endpoint, cc, deadline, &connect_error, &timed_out);
         if (Clock::now() >= deadline) break;
       }
     }
@@ -639,7 +684,7 @@ class DataPlane::Impl {
       rs.clients[endpoint].Record(status, ms);
     };
     auto upstream_fail = [&](const beast::error_code& ec, absl::string_view what) -> awaitable<bool> {
-      const bool timeout = ec == beast::error::timeout || Clock::now() >= deadline;
+      const bool timeout = s.timed_out || Clock::now() >= deadline;
       const int status = timeout ? 503 : 502;
       record(status);
       std::string reason =
@@ -652,11 +697,10 @@ class DataPlane::Impl {
     };
 
     beast::error_code ec;
-    s.client.expires_at(deadline);
+    s.upstream = up.get();
     if (expect_continue && !parser.is_done()) {
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      co_await asio::async_write(s.client, asio::buffer(kContinue, sizeof kContinue - 1),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(s.client, asio::buffer(kContinue, sizeof kContinue - 1), Ec(ec));
       if (ec) co_return false;
     }
 
@@ -665,15 +709,13 @@ class DataPlane::Impl {
     // request had no body (nothing was consumed from the client).
     std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
     for (int send_attempt = 0;; ++send_attempt) {
-      up->stream.expires_at(deadline);
       bhttp::serializer<true, bhttp::buffer_body> sr{req};
       bool client_failed = false;
       do {
         if (!parser.is_done()) {
           req.body().data = chunk;
           req.body().size = kBodyChunk;
-          co_await bhttp::async_read(s.client, cbuf, parser,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+          co_await bhttp::async_read(s.client, cbuf, parser, Ec(ec));
           if (ec == bhttp::error::need_buffer) ec = {};
           if (ec) {
             client_failed = true;
@@ -687,14 +729,14 @@ class DataPlane::Impl {
           req.body().size = 0;
           req.body().more = false;
         }
-        co_await bhttp::async_write(up->stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+        co_await bhttp::async_write(up->stream, sr, Ec(ec));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) break;
       } while (!parser.is_done() && !sr.is_done());
       if (client_failed) {
         // The client went away (or sent a broken body) mid-request.
-        record(ec == beast::error::timeout ? 503 : 400);
-        if (ec != beast::error::timeout && !IsDisconnect(ec)) {
+        record(s.timed_out ? 503 : 400);
+        if (!s.timed_out && !IsDisconnect(ec)) {
           co_await SendError(s, l, 400, absl::StrCat("malformed request body: ", ec.message()),
                              false, version, false);
         }
@@ -705,24 +747,21 @@ class DataPlane::Impl {
         rp->header_limit(kMaxResponseHeaderBytes);
         rp->body_limit(std::numeric_limits<std::uint64_t>::max());
         if (req.method() == bhttp::verb::head) rp->skip(true);
-        co_await bhttp::async_read_header(up->stream, up->buffer, *rp,
-                                          asio::redirect_error(asio::use_awaitable, ec));
+        co_await bhttp::async_read_header(up->stream, up->buffer, *rp, Ec(ec));
         // Interim responses (other than 101) are not forwarded.
         while (!ec && rp->get().result_int() / 100 == 1 && rp->get().result_int() != 101) {
           rp.emplace();
           rp->header_limit(kMaxResponseHeaderBytes);
           rp->body_limit(std::numeric_limits<std::uint64_t>::max());
           if (req.method() == bhttp::verb::head) rp->skip(true);
-          co_await bhttp::async_read_header(up->stream, up->buffer, *rp,
-                                            asio::redirect_error(asio::use_awaitable, ec));
+          co_await bhttp::async_read_header(up->stream, up->buffer, *rp, Ec(ec));
         }
       }
       if (!ec) break;
-      if (reused && bodyless && send_attempt == 0 && IsDisconnect(ec) &&
-          ec != beast::error::timeout) {
+      if (reused && bodyless && send_attempt == 0 && IsDisconnect(ec) && !s.timed_out) {
         std::string error;
         bool connect_timed_out = false;
-        up = co_await Connect(w, endpoint, cc, deadline, &error, &connect_timed_out);
+        up = co_await Connect(w, s, endpoint, cc, deadline, &error, &connect_timed_out);
         reused = false;
         if (up == nullptr) {
           record(connect_timed_out ? 503 : 502);
@@ -730,6 +769,7 @@ class DataPlane::Impl {
                                        RouteError(router, id->name, *ovr, error), true, version,
                                        client_keep, true);
         }
+        s.upstream = up.get();
         continue;
       }
       co_return co_await upstream_fail(ec, "request to");
@@ -751,6 +791,13 @@ class DataPlane::Impl {
         client_keep = false;
       }
     }
+    // An HTTP/1.0 client cannot read chunked framing (RFC 9112 section 7):
+    // relay the de-chunked body and end it by closing the connection.
+    // (proxy_integration_test: Http10ClientGetsAnUnchunkedBodyEndedByClose)
+    if (version == 10 && res.chunked()) {
+      res.chunked(false);
+      client_keep = false;
+    }
     if (l.server.clear_context) {
       const bool had_err = res.find("l5d-err") != res.end();
       EraseL5dHeaders(res);
@@ -766,7 +813,7 @@ class DataPlane::Impl {
         cleared.keep_alive(client_keep);
         cleared.content_length(0);
         co_await bhttp::async_write(s.client, cleared,
-                                    asio::redirect_error(asio::use_awaitable, ec));
+                                    Ec(ec));
         record(status);
         co_return client_keep && !ec && parser.is_done();
       }
@@ -779,7 +826,7 @@ class DataPlane::Impl {
         res.body().data = chunk;
         res.body().size = kBodyChunk;
         co_await bhttp::async_read(up->stream, up->buffer, *rp,
-                                   asio::redirect_error(asio::use_awaitable, ec));
+                                   Ec(ec));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) {
           // The response is under way: all we can do is close.
@@ -794,7 +841,7 @@ class DataPlane::Impl {
         res.body().size = 0;
         res.body().more = false;
       }
-      co_await bhttp::async_write(s.client, rsr, asio::redirect_error(asio::use_awaitable, ec));
+      co_await bhttp::async_write(s.client, rsr, Ec(ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         record(0);

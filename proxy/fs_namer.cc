@@ -163,12 +163,13 @@ absl::StatusOr<std::string> ResolveHost(absl::string_view token) {
   char text[INET6_ADDRSTRLEN] = {};
   const char* numeric = nullptr;
   if (v4_result != nullptr) {
-    numeric = inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(v4_result->ai_addr)->sin_addr,
-                        text, sizeof text);
+    numeric =
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(v4_result->ai_addr)->sin_addr,
+                  text, sizeof text);
   } else if (v6_result != nullptr) {
-    numeric = inet_ntop(AF_INET6,
-                        &reinterpret_cast<const sockaddr_in6*>(v6_result->ai_addr)->sin6_addr, text,
-                        sizeof text);
+    numeric =
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(v6_result->ai_addr)->sin6_addr,
+                  text, sizeof text);
   }
   freeaddrinfo(results);
   if (numeric == nullptr) {
@@ -204,8 +205,7 @@ absl::StatusOr<double> ParseWeight(absl::string_view token) {
 absl::StatusOr<Address> ParseLine(absl::Span<const absl::string_view> tokens,
                                   absl::flat_hash_map<std::string, std::string>* resolved) {
   if (tokens.size() < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("missing port after host ", Quote(tokens[0])));
+    return absl::InvalidArgumentError(absl::StrCat("missing port after host ", Quote(tokens[0])));
   }
   Address address;
   DTABD_ASSIGN_OR_RETURN(address.port, ParsePort(tokens[1]));
@@ -218,7 +218,7 @@ absl::StatusOr<Address> ParseLine(absl::Span<const absl::string_view> tokens,
     }
     absl::string_view weight = star.substr(1);  // "*2"
     ++next;
-    if (weight.empty()) {                       // "* 2"
+    if (weight.empty()) {  // "* 2"
       if (next == tokens.size()) {
         return absl::InvalidArgumentError("missing weight after '*'");
       }
@@ -247,8 +247,7 @@ bool SameService(const FsNamer::Service& a, const FsNamer::Service& b) {
 // True for names the namer ignores: hidden files (also atomic-rename
 // writers' temporary files) and editor backups and swap files.
 bool IsIgnoredName(absl::string_view name) {
-  return name.empty() || name.front() == '.' || name.back() == '~' ||
-         absl::EndsWith(name, ".swp");
+  return name.empty() || name.front() == '.' || name.back() == '~' || absl::EndsWith(name, ".swp");
 }
 
 // Appends the labels of `path` from index `from` on to `key`, joined with
@@ -304,8 +303,8 @@ absl::StatusOr<std::vector<Address>> ParseFsEndpoints(absl::string_view text) {
 //
 // Invariants (watcher state): `wd_dirs_` and `dir_wds_` are inverse maps of
 // the live watches; `root_wd_` is the root's watch or -1; while
-// `root_missing_`, no watch exists and `working_` is empty; `dirty_` is true
-// iff `working_` differs from the last published snapshot.
+// `root_missing_`, no watch exists and `working_` is empty; `working_`
+// equals the last published snapshot unless `dirty_`.
 class FsNamer::Impl {
  public:
   explicit Impl(Options options)
@@ -437,7 +436,8 @@ class FsNamer::Impl {
       absl::StatusOr<std::vector<Address>> addresses = ParseFsEndpoints(*text);
       if (addresses.ok()) {
         if (previous != nullptr && !previous->error.ok()) {
-          Log(absl::StrCat(full, ": ok again, ", addresses->size(), " addresses"));
+          Log(absl::StrCat(full, ": ok again, ", addresses->size(),
+                           addresses->size() == 1 ? " address" : " addresses"));
         }
         return Service{*std::move(addresses), absl::OkStatus()};
       }
@@ -546,8 +546,8 @@ class FsNamer::Impl {
     auto begin = dir_wds_.lower_bound(key);
     auto end = key.empty() ? dir_wds_.end() : dir_wds_.lower_bound(absl::StrCat(key, "0"));
     for (auto it = begin; it != end;) {
-      const bool below = key.empty() || it->first == key ||
-                         absl::StartsWith(it->first, absl::StrCat(key, "/"));
+      const bool below =
+          key.empty() || it->first == key || absl::StartsWith(it->first, absl::StrCat(key, "/"));
       if (!below) {  // e.g. "a-b" between "a" and "a0"
         ++it;
         continue;
@@ -785,8 +785,7 @@ class FsNamer::Impl {
       pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
       const int rc = poll(fds, 2, timeout_ms);
       if (rc < 0 && errno != EINTR) {
-        options_.logger(
-            ErrnoStatus(errno, "io.l5d.fs: poll failed; no longer watching").message());
+        options_.logger(ErrnoStatus(errno, "io.l5d.fs: poll failed; no longer watching").message());
         return;
       }
       if (rc > 0 && fds[0].revents != 0) {
@@ -831,8 +830,9 @@ absl::StatusOr<std::unique_ptr<FsNamer>> FsNamer::Start(Options options) {
     return absl::InvalidArgumentError("io.l5d.fs: root_dir is empty");
   }
   if (options.prefix.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "io.l5d.fs root_dir '", options.root_dir, "': prefix is empty (expected e.g. /#/io.l5d.fs)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("io.l5d.fs root_dir '", options.root_dir,
+                     "': prefix is empty (expected e.g. /#/io.l5d.fs)"));
   }
   struct stat st;
   if (stat(options.root_dir.c_str(), &st) != 0) {

@@ -10,16 +10,19 @@
 // becomes malformed is reported (log + error()) and its last good content
 // is kept; a file that never parsed has no addresses and reports why.
 //
-// Which files count: regular files (or symlinks to them) at any depth,
-// except names starting with '.' (so atomic-rename writers can use hidden
-// temporary files) and editor files ending in '~' or ".swp"; directories
-// are entered unless hidden or symlinks. A file closed after writing or
-// renamed into place is re-read at once; one created, written or chmod-ed
-// without a close is re-read once it has been quiet for 100 ms. A hidden
-// entry renamed into place (a Kubernetes ConfigMap's `..data` swap) causes
-// a full rescan. When the root itself goes away every service is removed
-// (lookups give Neg) and the root is looked for every 200 ms; when it comes
-// back it is read and watched again.
+// Which files count: regular files (or symlinks to them) at any depth.
+// Names starting with '.' (so atomic-rename writers can use hidden
+// temporary files) or ending in '~' or ".swp" (editors) are ignored, files
+// and directories alike; symlinks to directories are not followed.
+//
+// When changes are seen: a file closed after writing or renamed into place
+// is re-read at once; one created, written or chmod-ed without a close is
+// re-read once it has been quiet for 100 ms. A hidden entry renamed into
+// place (a Kubernetes ConfigMap's `..data` swap) causes a full rescan, as
+// does an inotify queue overflow. When the root itself goes away every
+// service is removed (lookups give Neg) and the root is looked for every
+// 200 ms; when it comes back it is read and watched again. Only a change
+// of some service's addresses or error publishes a new snapshot.
 //
 // Thread-safety: Lookup() and Find() are called concurrently from the
 // proxy's io threads and take no lock in the steady state (Published<T>).

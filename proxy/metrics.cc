@@ -39,7 +39,10 @@ RequestStats& RouterStats::Service(const dtab::Path& name) {
 
 void RouterStats::Merge(const RouterStats& other) {
   total.Merge(other.total);
-  for (const auto& [name, s] : other.services) services[name].Merge(s);
+  // Through Service() so that merging the stats of several io threads keeps
+  // the kMaxServices cap (it used to add every thread's names: up to
+  // workers * kMaxServices entries).
+  for (const auto& [name, s] : other.services) Service(name).Merge(s);
   for (const auto& [endpoint, s] : other.clients) clients[endpoint].Merge(s);
   overrides += other.overrides;
   overrides_rejected += other.overrides_rejected;

@@ -1,5 +1,7 @@
 #include "proxy/router.h"
 
+#include <atomic>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -14,6 +16,13 @@ dtab::Path PrefixPath(const std::string& text) {
   absl::StatusOr<dtab::Path> p = dtab::ParsePath(text);
   return p.ok() ? *std::move(p) : dtab::Path();
 }
+
+// Bumped by every Router constructor. Router::Endpoint's per-thread memo is
+// dropped when it changes: the memo holds EndpointState pointers of
+// registries that may since have been destroyed (and a new registry may sit
+// at a destroyed one's address), but a new registry can only be used through
+// a Router constructed after it.
+std::atomic<uint64_t> g_router_epoch{0};
 
 // Picks one leaf of a bound tree: a union branch at random by weight.
 // Returns null for neg, empty and fail (nothing to route to).
@@ -61,7 +70,9 @@ Router::Router(RouterConfig config, std::shared_ptr<const dtab::Interpreter> int
       interpreter_(std::move(interpreter)),
       fs_namers_(std::move(fs_namers)),
       registry_(registry),
-      table_(std::make_shared<const RoutingTable>(RoutingTable::State::kPending, dtab::Dtab())) {}
+      table_(std::make_shared<const RoutingTable>(RoutingTable::State::kPending, dtab::Dtab())) {
+  g_router_epoch.fetch_add(1, std::memory_order_relaxed);
+}
 
 absl::StatusOr<Route> Router::Bind(const dtab::Path& name, const RoutingTable& table,
                                    const Override& override, FastRandom& random,
@@ -84,11 +95,25 @@ absl::StatusOr<Route> Router::Bind(const dtab::Path& name, const RoutingTable& t
 }
 
 absl::StatusOr<EndpointState*> Router::Endpoint(absl::string_view host, uint16_t port) const {
-  // Per-thread memo of the registry, so the hot path takes no lock.
+  // Per-thread memo of the registry, so the hot path takes no lock. Keyed by
+  // registry too, and dropped when a Router was constructed since (see
+  // g_router_epoch): it used to be keyed by host and port only, so routers
+  // over different registries (tests, or a registry destroyed and another
+  // created) got one another's, possibly freed, EndpointStates.
   thread_local absl::flat_hash_map<std::string, EndpointState*> memo;
   thread_local std::string key;
+  thread_local uint64_t memo_epoch = 0;
+  if (const uint64_t epoch = g_router_epoch.load(std::memory_order_relaxed);
+      epoch != memo_epoch) {
+    memo.clear();
+    memo_epoch = epoch;
+  }
+  // registry_ and port as raw bytes (fixed sizes), then host: unambiguous,
+  // and cheaper than formatting the port.
   key.clear();
-  absl::StrAppend(&key, host, "|", port);
+  key.append(reinterpret_cast<const char*>(&registry_), sizeof registry_);
+  key.append(reinterpret_cast<const char*>(&port), sizeof port);
+  key.append(host.data(), host.size());
   auto it = memo.find(key);
   if (it != memo.end()) return it->second;
   absl::StatusOr<EndpointState*> state = registry_->Get(host, port);

@@ -7,7 +7,8 @@
 // again on the same database.
 //
 // Waiting never sleeps: startup polls the stdout pipe, exit polls a pidfd,
-// each with a deadline.
+// each with a deadline (tests/testing/child_process.h does the process
+// handling).
 //
 // Thread-safety: not thread-safe; use from one thread (the test's). The
 // child is started with PR_SET_PDEATHSIG, so it dies with the thread that
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "tests/testing/child_process.h"
 
 namespace dtabd::integration {
 
@@ -65,7 +67,7 @@ class DtabdProcess {
   // The contents of stderr_path() so far.
   std::string stderr_output() const;
   // The child's pid, or -1 when it is not running.
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ == nullptr ? -1 : child_->pid(); }
 
   // Sends `sig` to dtabd. FailedPrecondition: not running.
   absl::Status Signal(int sig);
@@ -86,19 +88,16 @@ class DtabdProcess {
  private:
   explicit DtabdProcess(Options options) : options_(std::move(options)) {}
 
-  // Fork/execs dtabd and reads its serving line.
+  // Starts dtabd (child_) and reads the addresses from its serving line.
   absl::Status Spawn();
-  // Closes the descriptors of a reaped child.
-  void CloseFds();
 
   const Options options_;
   std::string dir_;
   std::string grpc_address_;
   std::string http_address_;
   std::string admin_address_;
-  pid_t pid_ = -1;
-  int pidfd_ = -1;      // readable when the child exits
-  int stdout_fd_ = -1;  // read end of the child's stdout
+  // The process; created by Start (after dir_), reused by Restart.
+  std::unique_ptr<testing::ChildProcess> child_;
 };
 
 }  // namespace dtabd::integration

@@ -1,28 +1,19 @@
 // Integration tests of namerd's HTTP dtab API and the admin endpoints: each
 // test starts the real dtabd (DtabdProcess: 127.0.0.1:0, a fresh temporary
 // database) and talks to it over real HTTP/1.1 with HttpClient, a small
-// blocking socket client. Requests are shaped like namerctl's (Go's
-// net/http: Host, User-Agent, Accept-Encoding: gzip, Content-Length;
-// `Content-Type: application/dtab` or `application/json` bodies; `If-Match`
-// with the ETag exactly as received).
+// blocking socket client (tests/testing/http_client.h). Requests are shaped
+// like namerctl's (Go's net/http: Host, User-Agent, Accept-Encoding: gzip,
+// Content-Length; `Content-Type: application/dtab` or `application/json`
+// bodies; `If-Match` with the ETag exactly as received).
 //
 // Nothing sleeps: every read polls the socket with a deadline, and watch
 // tests read the stream's next line after each write.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -41,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/dtabd_process.h"
+#include "tests/testing/http_client.h"
 
 namespace dtabd::integration {
 namespace {
@@ -49,8 +41,10 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
+using ::dtabd::testing::Headers;
+using ::dtabd::testing::HttpClient;
+using ::dtabd::testing::HttpResponse;
 using Clock = std::chrono::steady_clock;
-using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Bounds every read, so a broken server fails a test instead of hanging it.
 constexpr auto kTimeout = std::chrono::seconds(10);
@@ -83,337 +77,6 @@ std::string QueryEscape(absl::string_view s) {
   }
   return out;
 }
-
-absl::Status Errno(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
-// A response as read off the wire.
-struct HttpResponse {
-  int status = 0;
-  Headers headers;   // names lower-cased, values trimmed, in order
-  std::string body;  // de-chunked
-  bool chunked = false;
-
-  // The first value of header `lower`, or nullptr.
-  const std::string* Header(absl::string_view lower) const {
-    for (const auto& [name, value] : headers) {
-      if (name == lower) {
-        return &value;
-      }
-    }
-    return nullptr;
-  }
-  // The header's value, or "<none>" (for EXPECT_EQ messages).
-  std::string HeaderOr(absl::string_view lower) const {
-    const std::string* v = Header(lower);
-    return v == nullptr ? "<none>" : *v;
-  }
-};
-
-std::ostream& operator<<(std::ostream& os, const HttpResponse& r) {
-  os << r.status;
-  for (const auto& [n, v] : r.headers) {
-    os << "\n" << n << ": " << v;
-  }
-  return os << "\n\n" << r.body;
-}
-
-// A blocking HTTP/1.1 client on one TCP connection. Every read waits at
-// most kTimeout (poll), then fails with DeadlineExceeded. Reads responses
-// framed by Content-Length or chunked encoding (or, without either, by the
-// server closing), and reads a chunked body incrementally as lines for
-// watch streams.
-class HttpClient {
- public:
-  // `address` is "HOST:PORT" with an IPv4 HOST, as DtabdProcess reports it.
-  static absl::StatusOr<std::unique_ptr<HttpClient>> Connect(absl::string_view address) {
-    const size_t colon = address.rfind(':');
-    int port = 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    if (colon == absl::string_view::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-        inet_pton(AF_INET, std::string(address.substr(0, colon)).c_str(), &addr.sin_addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("bad address '", address, "'"));
-    }
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      return Errno("socket");
-    }
-    std::unique_ptr<HttpClient> c(new HttpClient(fd, std::string(address)));
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-      return Errno(absl::StrCat("connect ", address));
-    }
-    return c;
-  }
-
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
-  ~HttpClient() { close(fd_); }
-
-  // Sends a request as Go's net/http client (namerctl) does: Host,
-  // User-Agent, `headers`, Content-Length when there is a body (or the
-  // method is POST or PUT), Accept-Encoding: gzip.
-  absl::Status SendRequest(absl::string_view method, absl::string_view target,
-                           const Headers& headers, absl::string_view body) {
-    std::string req = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: ", host_,
-                                   "\r\nUser-Agent: Go-http-client/1.1\r\n");
-    for (const auto& [name, value] : headers) {
-      absl::StrAppend(&req, name, ": ", value, "\r\n");
-    }
-    if (!body.empty() || method == "POST" || method == "PUT") {
-      absl::StrAppend(&req, "Content-Length: ", body.size(), "\r\n");
-    }
-    absl::StrAppend(&req, "Accept-Encoding: gzip\r\n\r\n", body);
-    return SendBytes(req);
-  }
-
-  absl::Status SendBytes(absl::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        return Errno("send");
-      }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-    return absl::OkStatus();
-  }
-
-  // Reads a whole response. `head`: it answers a HEAD request (no body,
-  // whatever Content-Length says).
-  absl::StatusOr<HttpResponse> ReadResponse(bool head = false) {
-    absl::StatusOr<HttpResponse> r = ReadHead();
-    if (!r.ok() || head || r->status == 204 || r->status == 304) {
-      return r;
-    }
-    if (r->chunked) {
-      while (true) {
-        absl::StatusOr<std::optional<std::string>> chunk = ReadChunk();
-        if (!chunk.ok()) {
-          return chunk.status();
-        }
-        if (!chunk->has_value()) {
-          return r;
-        }
-        r->body += **chunk;
-      }
-    }
-    if (const std::string* cl = r->Header("content-length"); cl != nullptr) {
-      size_t n = 0;
-      if (!absl::SimpleAtoi(*cl, &n)) {
-        return absl::DataLossError(absl::StrCat("bad Content-Length '", *cl, "'"));
-      }
-      absl::StatusOr<std::string> body = ReadN(n);
-      if (!body.ok()) {
-        return body.status();
-      }
-      r->body = *std::move(body);
-      return r;
-    }
-    // Framed by the server closing the connection.
-    while (true) {
-      absl::StatusOr<bool> more = Fill();
-      if (!more.ok()) {
-        return more.status();
-      }
-      if (!*more) {
-        r->body = std::move(buf_);
-        buf_.clear();
-        return r;
-      }
-    }
-  }
-
-  // Reads the status line and the header block.
-  absl::StatusOr<HttpResponse> ReadHead() {
-    HttpResponse r;
-    absl::StatusOr<std::string> line = ReadLine();
-    if (!line.ok()) {
-      return line.status();
-    }
-    std::vector<absl::string_view> parts = absl::StrSplit(*line, absl::MaxSplits(' ', 2));
-    if (parts.size() < 2 || !absl::StartsWith(parts[0], "HTTP/1.") ||
-        !absl::SimpleAtoi(parts[1], &r.status)) {
-      return absl::DataLossError(absl::StrCat("bad status line '", *line, "'"));
-    }
-    while (true) {
-      line = ReadLine();
-      if (!line.ok()) {
-        return line.status();
-      }
-      if (line->empty()) {
-        break;
-      }
-      const size_t colon = line->find(':');
-      if (colon == std::string::npos) {
-        return absl::DataLossError(absl::StrCat("bad header line '", *line, "'"));
-      }
-      r.headers.emplace_back(absl::AsciiStrToLower(line->substr(0, colon)),
-                             std::string(absl::StripAsciiWhitespace(line->substr(colon + 1))));
-    }
-    const std::string* te = r.Header("transfer-encoding");
-    r.chunked = te != nullptr && absl::EqualsIgnoreCase(*te, "chunked");
-    stream_.clear();
-    stream_ended_ = false;
-    return r;
-  }
-
-  // The next newline-terminated line of a chunked body whose head ReadHead
-  // returned (without the newline), reading chunks as they arrive; a line
-  // may span chunks. OutOfRange: the body ended (the last chunk arrived).
-  // DeadlineExceeded: no whole line within kTimeout.
-  absl::StatusOr<std::string> ReadBodyLine() {
-    while (true) {
-      if (const size_t nl = stream_.find('\n'); nl != std::string::npos) {
-        std::string line = stream_.substr(0, nl);
-        stream_.erase(0, nl + 1);
-        return line;
-      }
-      if (stream_ended_) {
-        return absl::OutOfRangeError(
-            absl::StrCat("end of stream", stream_.empty() ? "" : " after a partial line '",
-                         stream_, stream_.empty() ? "" : "'"));
-      }
-      absl::StatusOr<std::optional<std::string>> chunk = ReadChunk();
-      if (!chunk.ok()) {
-        return chunk.status();
-      }
-      if (chunk->has_value()) {
-        stream_ += **chunk;
-      } else {
-        stream_ended_ = true;
-      }
-    }
-  }
-
-  // True when the server has closed the connection and sent nothing more
-  // (waits up to kTimeout for that).
-  bool ClosedByServer() {
-    if (!buf_.empty()) {
-      return false;
-    }
-    absl::StatusOr<bool> more = Fill();
-    return more.ok() && !*more;
-  }
-
- private:
-  HttpClient(int fd, std::string host) : fd_(fd), host_(std::move(host)) {}
-
-  // Receives more bytes into buf_: true, or false at EOF.
-  absl::StatusOr<bool> Fill() {
-    const Clock::time_point deadline = Clock::now() + kTimeout;
-    while (true) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      pollfd pfd{fd_, POLLIN, 0};
-      const int n = poll(&pfd, 1, left.count() < 0 ? 0 : static_cast<int>(left.count()));
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        return Errno("poll");
-      }
-      if (n == 0) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "nothing from ", host_, " within ", kTimeout.count(), " s; unparsed: '", buf_, "'"));
-      }
-      char tmp[4096];
-      const ssize_t r = recv(fd_, tmp, sizeof(tmp), 0);
-      if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
-        continue;
-      }
-      if (r < 0 && errno == ECONNRESET) {
-        return false;
-      }
-      if (r < 0) {
-        return Errno("recv");
-      }
-      buf_.append(tmp, static_cast<size_t>(r));
-      return r > 0;
-    }
-  }
-
-  // A CRLF-terminated line, without the CRLF.
-  absl::StatusOr<std::string> ReadLine() {
-    while (true) {
-      if (const size_t pos = buf_.find("\r\n"); pos != std::string::npos) {
-        std::string line = buf_.substr(0, pos);
-        buf_.erase(0, pos + 2);
-        return line;
-      }
-      absl::StatusOr<bool> more = Fill();
-      if (!more.ok()) {
-        return more.status();
-      }
-      if (!*more) {
-        return absl::DataLossError(absl::StrCat("connection closed mid-line: '", buf_, "'"));
-      }
-    }
-  }
-
-  absl::StatusOr<std::string> ReadN(size_t n) {
-    while (buf_.size() < n) {
-      absl::StatusOr<bool> more = Fill();
-      if (!more.ok()) {
-        return more.status();
-      }
-      if (!*more) {
-        return absl::DataLossError(
-            absl::StrCat("connection closed after ", buf_.size(), " of ", n, " bytes"));
-      }
-    }
-    std::string out = buf_.substr(0, n);
-    buf_.erase(0, n);
-    return out;
-  }
-
-  // One chunk's data, or nullopt for the last (zero-size) chunk; trailers
-  // are skipped.
-  absl::StatusOr<std::optional<std::string>> ReadChunk() {
-    absl::StatusOr<std::string> size_line = ReadLine();
-    if (!size_line.ok()) {
-      return size_line.status();
-    }
-    size_t size = 0;
-    const absl::string_view hex = absl::StripAsciiWhitespace(
-        absl::string_view(*size_line).substr(0, size_line->find(';')));
-    if (!absl::SimpleHexAtoi(hex, &size)) {
-      return absl::DataLossError(absl::StrCat("bad chunk size line '", *size_line, "'"));
-    }
-    if (size == 0) {
-      while (true) {  // trailers, then an empty line
-        absl::StatusOr<std::string> trailer = ReadLine();
-        if (!trailer.ok()) {
-          return trailer.status();
-        }
-        if (trailer->empty()) {
-          return std::optional<std::string>();
-        }
-      }
-    }
-    absl::StatusOr<std::string> data = ReadN(size + 2);
-    if (!data.ok()) {
-      return data.status();
-    }
-    if (data->substr(size) != "\r\n") {
-      return absl::DataLossError("chunk data not followed by CRLF");
-    }
-    data->resize(size);
-    return std::optional<std::string>(*std::move(data));
-  }
-
-  const int fd_;
-  const std::string host_;  // "HOST:PORT", for the Host header
-  std::string buf_;         // received, not yet parsed
-  std::string stream_;      // de-chunked body bytes not yet returned by ReadBodyLine
-  bool stream_ended_ = false;
-};
 
 // An open `?watch=true` stream on its own connection.
 class WatchStream {

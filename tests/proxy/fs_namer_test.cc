@@ -55,8 +55,7 @@ TEST(ParseFsEndpointsTest, ParsesHostAndPortPerLine) {
 
 TEST(ParseFsEndpointsTest, ParsesWeightsWithOrWithoutSpaceAfterStar) {
   EXPECT_THAT(ParseOk("10.0.0.1 80 * 2\n10.0.0.1 81 *0.5\n10.0.0.1 82\t*\t3\n"),
-              ElementsAre(A("10.0.0.1", 80, 2.0), A("10.0.0.1", 81, 0.5),
-                          A("10.0.0.1", 82, 3.0)));
+              ElementsAre(A("10.0.0.1", 80, 2.0), A("10.0.0.1", 81, 0.5), A("10.0.0.1", 82, 3.0)));
 }
 
 TEST(ParseFsEndpointsTest, IgnoresCommentsBlankLinesAndExtraWhitespace) {
@@ -119,8 +118,7 @@ TEST(ParseFsEndpointsTest, RejectsMalformedLinesNamingLineAndToken) {
       {"10.0.0.1", "line 1: missing port after host '10.0.0.1'"},
       {"bad_host! 80", "line 1: host 'bad_host!' is not an IP address or host name"},
       {"[10.0.0.1] 80", "line 1: host '[10.0.0.1]' is not an IP address or host name"},
-      {"# header\n\n10.0.0.1 80\n10.0.0.2 0\n10.0.0.3 0\n",
-       "line 4: port 0 is not in 1-65535"},
+      {"# header\n\n10.0.0.1 80\n10.0.0.2 0\n10.0.0.3 0\n", "line 4: port 0 is not in 1-65535"},
       {"10.0.0.1 80\r\n10.0.0.1 x\r\n", "line 2: port 'x' is not a number"},
   };
   for (const Case& c : cases) {
@@ -427,7 +425,7 @@ TEST_F(FsNamerTest, FileThatCannotBeOpenedReportsTheErrnoAndKeepsLastGood) {
 
   // A good file replaced by one that cannot be opened keeps its addresses.
   const std::string temp = Full(".world.tmp");
-  ASSERT_EQ(symlink(".world.tmp", temp.c_str()), 0);
+  ASSERT_EQ(symlink("world", temp.c_str()), 0);  // world -> world once renamed
   ASSERT_EQ(rename(temp.c_str(), Full("world").c_str()), 0);
   ASSERT_TRUE(WaitUntil([&] {
     std::optional<FsNamer::Service> s = ServiceOf("world");
@@ -511,7 +509,8 @@ TEST_F(FsNamerTest, MalformedFileKeepsLastGoodAddressesUntilFixed) {
     std::optional<FsNamer::Service> s = ServiceOf("world");
     return s.has_value() && s->error.ok() && s->addresses == std::vector{A("10.0.0.3", 83)};
   }));
-  EXPECT_THAT(Logs(), Contains(absl::StrCat("io.l5d.fs: ", Full("world"), ": ok again, 1 addresses")));
+  EXPECT_THAT(Logs(),
+              Contains(absl::StrCat("io.l5d.fs: ", Full("world"), ": ok again, 1 address")));
 }
 
 TEST_F(FsNamerTest, DeletedFileBindsToNeg) {
@@ -561,9 +560,8 @@ TEST_F(FsNamerTest, SeesDirectoriesMovedInAndOut) {
   ASSERT_TRUE(WaitUntil([&] { return HasAddresses("moved/svc", {A("10.0.0.2", 80)}); }));
 
   ASSERT_EQ(rename(Full("moved").c_str(), Full("renamed").c_str()), 0);
-  ASSERT_TRUE(WaitUntil([&] {
-    return Absent("moved/svc") && HasAddresses("renamed/svc", {A("10.0.0.2", 80)});
-  }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Absent("moved/svc") && HasAddresses("renamed/svc", {A("10.0.0.2", 80)}); }));
   WriteInPlace("renamed/svc", "10.0.0.3 80\n");
   ASSERT_TRUE(WaitUntil([&] { return HasAddresses("renamed/svc", {A("10.0.0.3", 80)}); }));
 
@@ -629,8 +627,7 @@ TEST_F(FsNamerTest, RootDeletedAndRecreated) {
   WriteInPlace("world", "10.0.0.3 80\n");
   ASSERT_TRUE(WaitUntil([&] { return HasAddresses("world", {A("10.0.0.3", 80)}); }));
   EXPECT_EQ(Lookup({"world"}), "/#/io.l5d.fs/world residual /");
-  EXPECT_TRUE(Logged(absl::StrCat("io.l5d.fs: root directory ", root_,
-                                  " is back; rescanning")));
+  EXPECT_TRUE(Logged(absl::StrCat("io.l5d.fs: root directory ", root_, " is back; rescanning")));
   // Watched again, including new subdirectories.
   Mkdir("team");
   WriteInPlace("team/api", "10.0.0.4 80\n");
