@@ -198,9 +198,9 @@ void RunRoute(benchmark::State& state, const std::array<Header, kHeaders>& heade
   // endpoint memo and the per-thread snapshots.
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<Route> check = RouteOnce(*f, headers);
-    if (!check.ok() || check->client != want_client) {
+    if (!check.ok() || check->client.Show() != want_client) {
       state.SkipWithError(absl::StrCat("/svc/world routed to '",
-                                       check.ok() ? check->client : check.status().ToString(),
+                                       check.ok() ? check->client.Show() : check.status().ToString(),
                                        "', want '", want_client, "'")
                               .c_str());
       return;

@@ -1,5 +1,6 @@
 #include "proxy/data_plane.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -72,6 +73,8 @@ constexpr int kConnectAttempts = 3;
 
 Clock::duration ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
 
+absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
+
 bool IsL5dHeader(absl::string_view name) {
   return name.size() >= 4 && absl::EqualsIgnoreCase(name.substr(0, 4), "l5d-");
 }
@@ -90,31 +93,62 @@ std::string UrlEncode(absl::string_view s) {
   return out;
 }
 
-// Removes the hop-by-hop headers a proxy must not forward (RFC 9110
-// section 7.6.1), including those the Connection header names.
-template <class Fields>
-void EraseHopByHop(Fields& fields) {
-  absl::InlinedVector<std::string, 2> named;
-  for (auto it = fields.find(bhttp::field::connection); it != fields.end() &&
-                                                         it->name() == bhttp::field::connection;
-       ++it) {
-    for (absl::string_view token : absl::StrSplit(absl::string_view(it->value().data(),
-                                                                     it->value().size()),
-                                                    ',')) {
-      token = absl::StripAsciiWhitespace(token);
-      if (!token.empty() && !absl::EqualsIgnoreCase(token, "close") &&
-          !absl::EqualsIgnoreCase(token, "keep-alive")) {
-        named.emplace_back(token);
+// Hop-by-hop headers, never forwarded (RFC 9110 section 7.6.1).
+bool IsHopByHop(bhttp::field f, absl::string_view name) {
+  switch (f) {
+    case bhttp::field::connection:
+    case bhttp::field::keep_alive:
+    case bhttp::field::te:
+    case bhttp::field::trailer:
+    case bhttp::field::upgrade:
+      return true;
+    case bhttp::field::unknown:
+      return absl::EqualsIgnoreCase(name, "proxy-connection");
+    default:
+      return false;
+  }
+}
+
+// The header names a message's Connection header lists (hop-by-hop too),
+// other than the "close" and "keep-alive" options.
+class ConnectionTokens {
+ public:
+  template <class Fields>
+  explicit ConnectionTokens(const Fields& fields) {
+    for (auto it = fields.find(bhttp::field::connection);
+         it != fields.end() && it->name() == bhttp::field::connection; ++it) {
+      for (absl::string_view token : absl::StrSplit(View(it->value()), ',')) {
+        token = absl::StripAsciiWhitespace(token);
+        if (!token.empty() && !absl::EqualsIgnoreCase(token, "close") &&
+            !absl::EqualsIgnoreCase(token, "keep-alive")) {
+          tokens_.push_back(token);
+        }
       }
     }
   }
-  for (const std::string& n : named) fields.erase(n);
-  fields.erase(bhttp::field::connection);
-  fields.erase(bhttp::field::keep_alive);
-  fields.erase("proxy-connection");
-  fields.erase(bhttp::field::te);
-  fields.erase(bhttp::field::trailer);
-  fields.erase(bhttp::field::upgrade);
+  bool Contains(absl::string_view name) const {
+    for (absl::string_view t : tokens_) {
+      if (absl::EqualsIgnoreCase(t, name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  absl::InlinedVector<absl::string_view, 2> tokens_;  // into the message
+};
+
+void AppendField(absl::string_view name, absl::string_view value, std::string* out) {
+  out->append(name.data(), name.size());
+  out->append(": ", 2);
+  out->append(value.data(), value.size());
+  out->append("\r\n", 2);
+}
+
+void AppendHex64(uint64_t v, std::string* out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char buf[16];
+  for (int i = 15; i >= 0; --i, v >>= 4) buf[i] = kDigits[v & 0xf];
+  out->append(buf, sizeof buf);
 }
 
 template <class Fields>
@@ -138,7 +172,6 @@ size_t ViaHops(const bhttp::fields& fields) {
   return hops;
 }
 
-absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -167,6 +200,8 @@ struct Session {
   bool timed_out = false;
   // Waiting for the next request header (a drain may close it).
   bool idle = true;
+  // The outgoing header being serialized (reused across requests).
+  std::string head;
 
   // Starts a phase that must end by `at`.
   void SetDeadline(Clock::time_point at) {
@@ -612,8 +647,6 @@ class DataPlane::Impl {
         ++(w.overrides.hits() != hits ? rs.override_cache_hits : rs.override_cache_misses);
       }
     }
-    req.erase("l5d-ctx-dtab");
-    req.erase("l5d-dtab");
     if (!ovr->status.ok()) {
       ++rs.overrides_rejected;
       co_return co_await fail(400, absl::StrCat("Invalid override: ", ovr->status.message()), false,
@@ -646,29 +679,53 @@ class DataPlane::Impl {
                               RouteError(router, id->name, *ovr, connect_error), true, &id->name);
     }
 
-    // The request as forwarded.
-    EraseHopByHop(req);
+    // The request as forwarded, serialized here in one pass over the
+    // received fields (no field-tree updates, no allocation once the
+    // session's buffer has grown): hop-by-hop headers and Expect dropped,
+    // linkerd's headers added, Via appended, always HTTP/1.1 keep-alive.
+    const ConnectionTokens named(req);
     bool expect_continue = false;
-    if (auto it = req.find(bhttp::field::expect); it != req.end()) {
-      expect_continue = absl::EqualsIgnoreCase(View(it->value()), "100-continue");
-      req.erase(bhttp::field::expect);
+    std::string& head = s.head;
+    head.clear();
+    absl::StrAppend(&head, View(req.method_string()), " ",
+                    id->rewritten_target.has_value() ? absl::string_view(*id->rewritten_target)
+                                                     : View(req.target()),
+                    " HTTP/1.1\r\n");
+    for (const auto& f : req) {
+      const absl::string_view name = View(f.name_string());
+      if (f.name() == bhttp::field::expect) {
+        expect_continue = absl::EqualsIgnoreCase(View(f.value()), "100-continue");
+        continue;
+      }
+      if (IsHopByHop(f.name(), name) || named.Contains(name)) continue;
+      // The override headers (turned into l5d-ctx-dtab below), and ours to
+      // set (an inbound copy could misreport the route).
+      if (IsL5dHeader(name) &&
+          (absl::EqualsIgnoreCase(name, "l5d-dtab") || absl::EqualsIgnoreCase(name, "l5d-ctx-dtab") ||
+           absl::EqualsIgnoreCase(name, "l5d-dst-service") ||
+           absl::EqualsIgnoreCase(name, "l5d-dst-client") ||
+           absl::EqualsIgnoreCase(name, "l5d-dst-residual") ||
+           absl::EqualsIgnoreCase(name, "l5d-reqid"))) {
+        continue;
+      }
+      AppendField(name, View(f.value()), &head);
     }
-    if (!ovr->text.empty()) req.set("l5d-ctx-dtab", ovr->text);
-    std::string service = id->name.Show();
-    req.set("l5d-dst-service", service);
-    req.set("l5d-dst-client", route.client);
+    if (!ovr->text.empty()) AppendField("l5d-ctx-dtab", ovr->text, &head);
+    head += "l5d-dst-service: ";
+    id->name.ShowTo(&head);
+    head += "\r\n";
+    head += "l5d-dst-client: ";
+    route.client.ShowTo(&head);
+    head += "\r\n";
     if (!route.residual.empty()) {
-      req.set("l5d-dst-residual", route.residual);
-    } else {
-      req.erase("l5d-dst-residual");
+      head += "l5d-dst-residual: ";
+      route.residual.ShowTo(&head);
+      head += "\r\n";
     }
-    char reqid[17];
-    absl::SNPrintF(reqid, sizeof reqid, "%016x", w.random.Next());
-    req.set("l5d-reqid", reqid);
-    req.insert(bhttp::field::via, version == 10 ? "1.0 dtab-proxy" : "1.1 dtab-proxy");
-    if (id->rewritten_target.has_value()) req.target(*id->rewritten_target);
-    req.version(11);
-    req.keep_alive(true);
+    head += "l5d-reqid: ";
+    AppendHex64(w.random.Next(), &head);
+    head += version == 10 ? "\r\nVia: 1.0 dtab-proxy\r\n\r\n" : "\r\nVia: 1.1 dtab-proxy\r\n\r\n";
+    const bool request_chunked = req.chunked();
 
     EndpointState* endpoint = route.endpoint;
     endpoint->BeginRequest();
@@ -709,10 +766,15 @@ class DataPlane::Impl {
     // request had no body (nothing was consumed from the client).
     std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
     for (int send_attempt = 0;; ++send_attempt) {
-      bhttp::serializer<true, bhttp::buffer_body> sr{req};
       bool client_failed = false;
-      do {
-        if (!parser.is_done()) {
+      if (parser.is_done()) {
+        co_await asio::async_write(up->stream, asio::buffer(head), Ec(ec));
+      } else {
+        // Stream the body: each piece the parser decodes is written on,
+        // re-chunked when the request is chunked; the header goes with
+        // the first piece.
+        bool first = true;
+        while (!ec) {
           req.body().data = chunk;
           req.body().size = kBodyChunk;
           co_await bhttp::async_read(s.client, cbuf, parser, Ec(ec));
@@ -721,18 +783,14 @@ class DataPlane::Impl {
             client_failed = true;
             break;
           }
-          req.body().size = kBodyChunk - req.body().size;
-          req.body().data = chunk;
-          req.body().more = !parser.is_done();
-        } else {
-          req.body().data = nullptr;
-          req.body().size = 0;
-          req.body().more = false;
+          const size_t n = kBodyChunk - req.body().size;
+          const bool last = parser.is_done();
+          co_await WriteBody(up->stream, first ? absl::string_view(head) : absl::string_view(),
+                             absl::string_view(chunk, n), request_chunked, last, ec);
+          first = false;
+          if (last) break;
         }
-        co_await bhttp::async_write(up->stream, sr, Ec(ec));
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec) break;
-      } while (!parser.is_done() && !sr.is_done());
+      }
       if (client_failed) {
         // The client went away (or sent a broken body) mid-request.
         record(s.timed_out ? 503 : 400);
@@ -775,83 +833,121 @@ class DataPlane::Impl {
       co_return co_await upstream_fail(ec, "request to");
     }
 
-    // Relay the response.
+    // Relay the response, its header serialized here as the request's.
     auto& res = rp->get();
     const int status = res.result_int();
     bool upstream_keep = res.keep_alive();
-    EraseHopByHop(res);
     const bool no_body = req.method() == bhttp::verb::head || status == 204 || status == 304 ||
                          status / 100 == 1;
-    if (!no_body && !res.chunked() && !res.has_content_length()) {
-      // Ends when the upstream closes: re-frame for 1.1 clients.
+    const bool upstream_chunked = res.chunked();
+    // How the body goes to the client: re-chunked (a chunked upstream, or
+    // one that ends by closing, for an HTTP/1.1 client), or as it comes.
+    bool out_chunked = false;
+    bool add_chunked_header = false;
+    bool drop_transfer_encoding = false;
+    if (!no_body && !upstream_chunked && !res.has_content_length()) {
+      // Ends when the upstream closes.
       upstream_keep = false;
       if (version == 11) {
-        res.chunked(true);
+        out_chunked = true;
+        add_chunked_header = true;
       } else {
         client_keep = false;
       }
-    }
-    // An HTTP/1.0 client cannot read chunked framing (RFC 9112 section 7):
-    // relay the de-chunked body and end it by closing the connection.
-    // (proxy_integration_test: Http10ClientGetsAnUnchunkedBodyEndedByClose)
-    if (version == 10 && res.chunked()) {
-      res.chunked(false);
-      client_keep = false;
-    }
-    if (l.server.clear_context) {
-      const bool had_err = res.find("l5d-err") != res.end();
-      EraseL5dHeaders(res);
-      if (had_err) {
-        // linkerd clears the body of a failed response at an edge.
-        bhttp::response<bhttp::empty_body> cleared{res.result(), version};
-        for (const auto& f : res) {
-          if (f.name() != bhttp::field::content_length &&
-              f.name() != bhttp::field::transfer_encoding) {
-            cleared.insert(f.name_string(), f.value());
-          }
-        }
-        cleared.keep_alive(client_keep);
-        cleared.content_length(0);
-        co_await bhttp::async_write(s.client, cleared,
-                                    Ec(ec));
-        record(status);
-        co_return client_keep && !ec && parser.is_done();
+    } else if (!no_body && upstream_chunked) {
+      if (version == 11) {
+        out_chunked = true;
+      } else {
+        // An HTTP/1.0 client cannot read chunked framing (RFC 9112
+        // section 7): relay the de-chunked body and end it by closing.
+        // (proxy_integration_test: Http10ClientGetsAnUnchunkedBodyEndedByClose)
+        drop_transfer_encoding = true;
+        client_keep = false;
       }
     }
-    res.version(version);
-    res.keep_alive(client_keep);
-    bhttp::serializer<false, bhttp::buffer_body> rsr{res};
-    do {
-      if (!rp->is_done()) {
+    const bool clear_err = l.server.clear_context && res.find("l5d-err") != res.end();
+    const ConnectionTokens res_named(res);
+    head.clear();
+    absl::StrAppend(&head, version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", status, " ",
+                    res.reason().empty() ? View(bhttp::obsolete_reason(res.result()))
+                                         : View(res.reason()),
+                    "\r\n");
+    for (const auto& f : res) {
+      const absl::string_view name = View(f.name_string());
+      if (IsHopByHop(f.name(), name) || res_named.Contains(name)) continue;
+      if (l.server.clear_context && IsL5dHeader(name)) continue;
+      if (f.name() == bhttp::field::transfer_encoding && (drop_transfer_encoding || clear_err)) {
+        continue;
+      }
+      if (f.name() == bhttp::field::content_length && clear_err) continue;
+      AppendField(name, View(f.value()), &head);
+    }
+    if (add_chunked_header && !clear_err) head += "Transfer-Encoding: chunked\r\n";
+    // linkerd clears the body of a failed response at an edge.
+    if (clear_err) head += "Content-Length: 0\r\n";
+    if (version == 11 && !client_keep) head += "Connection: close\r\n";
+    if (version == 10 && client_keep) head += "Connection: keep-alive\r\n";
+    head += "\r\n";
+    if (clear_err) {
+      co_await asio::async_write(s.client, asio::buffer(head), Ec(ec));
+      record(status);
+      co_return client_keep && !ec && parser.is_done();
+    }
+    if (no_body || rp->is_done()) {
+      co_await asio::async_write(s.client, asio::buffer(head), Ec(ec));
+      if (ec) {
+        record(0);
+        co_return false;
+      }
+    } else {
+      bool first = true;
+      while (true) {
         res.body().data = chunk;
         res.body().size = kBodyChunk;
-        co_await bhttp::async_read(up->stream, up->buffer, *rp,
-                                   Ec(ec));
+        co_await bhttp::async_read(up->stream, up->buffer, *rp, Ec(ec));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) {
           // The response is under way: all we can do is close.
           record(0);
           co_return false;
         }
-        res.body().size = kBodyChunk - res.body().size;
-        res.body().data = chunk;
-        res.body().more = !rp->is_done();
-      } else {
-        res.body().data = nullptr;
-        res.body().size = 0;
-        res.body().more = false;
+        const size_t n = kBodyChunk - res.body().size;
+        const bool last = rp->is_done();
+        co_await WriteBody(s.client, first ? absl::string_view(head) : absl::string_view(),
+                           absl::string_view(chunk, n), out_chunked, last, ec);
+        first = false;
+        if (ec) {
+          record(0);
+          co_return false;
+        }
+        if (last) break;
       }
-      co_await bhttp::async_write(s.client, rsr, Ec(ec));
-      if (ec == bhttp::error::need_buffer) ec = {};
-      if (ec) {
-        record(0);
-        co_return false;
-      }
-    } while (!rp->is_done() && !rsr.is_done());
+    }
     record(status);
     endpoint->RecordSuccess();
     if (upstream_keep && rp->is_done()) ReturnIdle(w, std::move(up));
     co_return client_keep && parser.is_done();
+  }
+
+  // Writes `head` (may be empty) and one piece of a body; with `chunked`,
+  // the piece as a chunk and, when `last`, the final empty chunk.
+  static awaitable<void> WriteBody(Socket& out, absl::string_view head, absl::string_view data,
+                                   bool chunked, bool last, beast::error_code& ec) {
+    char size_line[24];
+    size_t size_len = 0;
+    if (chunked && !data.empty()) {
+      size_len = absl::SNPrintF(size_line, sizeof size_line, "%zx\r\n", data.size());
+    }
+    static constexpr char kCrlf[] = "\r\n";
+    static constexpr char kLastChunk[] = "0\r\n\r\n";
+    const std::array<asio::const_buffer, 5> buffers = {
+        asio::buffer(head.data(), head.size()),
+        asio::buffer(size_line, size_len),
+        asio::buffer(data.data(), data.size()),
+        asio::buffer(kCrlf, chunked && !data.empty() ? 2 : 0),
+        asio::buffer(kLastChunk, chunked && last ? 5 : 0),
+    };
+    co_await asio::async_write(out, buffers, Ec(ec));
   }
 
   std::vector<Router*> routers_;

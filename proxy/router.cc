@@ -168,8 +168,8 @@ absl::StatusOr<Route> Router::Resolve(const dtab::BoundName& leaf, FastRandom& r
     if (endpoints.empty()) return absl::NotFoundError(absl::StrCat("no endpoints for ", id.Show()));
     route.endpoint = endpoints[PickP2C(endpoints, weights, now, random)];
   }
-  id.ShowTo(&route.client);
-  if (!leaf.residual.empty()) leaf.residual.ShowTo(&route.residual);
+  route.client = id;
+  route.residual = leaf.residual;
   return route;
 }
 

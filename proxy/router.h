@@ -55,8 +55,9 @@ struct Route {
   EndpointState* endpoint = nullptr;
   // The bound id (l5d-dst-client) and residual (l5d-dst-residual, empty
   // when none), shown.
-  std::string client;
-  std::string residual;
+  // Paths, not text: short ones stay inline (no allocation per request).
+  dtab::Path client;
+  dtab::Path residual;
 };
 
 // An fs namer and where it is mounted (e.g. /#/io.l5d.fs).

@@ -807,16 +807,16 @@ TEST_F(ProxyIntegrationTest, CachedDtabRoutesWhileDtabdIsDownAtStart) {
   ASSERT_GT(v1, 0);
   const std::string grpc_address = dtabd_->grpc_address();
 
-  // An earlier run fills the cache.
+  // An earlier run fills the cache, and dies without cleaning up.
   ProxyProcess* first = Proxy(NamespaceConfig(grpc_address, cache->path()));
   ASSERT_NE(first, nullptr);
   ASSERT_TRUE(PollUntil([&] { return DtabsVersion(Admin(first, "/dtabs")) == v1; }));
   const std::string cache_file = cache->Join("outgoing.dtab");
   ASSERT_TRUE(PollUntil([&] { return std::filesystem::exists(cache_file); }))
       << "no cache file " << cache_file;
-  absl::StatusOr<int> code = first->Stop();
+  absl::StatusOr<int> code = first->Kill();
   ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(*code, 128 + SIGKILL);
   // (Our idle channel would hold dtabd's graceful shutdown for its 5 s
   // grace period.)
   stub_.reset();

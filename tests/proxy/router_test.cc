@@ -84,7 +84,7 @@ class RouterTest : public ::testing::Test {
 };
 
 void ExpectError(const absl::StatusOr<Route>& r, absl::StatusCode code, absl::string_view message) {
-  ASSERT_FALSE(r.ok()) << r->client;
+  ASSERT_FALSE(r.ok()) << r->client.Show();
   EXPECT_EQ(r.status().code(), code) << r.status();
   EXPECT_EQ(r.status().message(), message);
 }
@@ -97,8 +97,8 @@ TEST_F(RouterTest, InetLeafRoutesToItsEndpoint) {
   EXPECT_EQ(r->endpoint->ip(), "127.0.0.1");
   EXPECT_EQ(r->endpoint->port(), 8081);
   EXPECT_EQ(r->endpoint, EndpointOf("127.0.0.1", 8081));
-  EXPECT_EQ(r->client, "/$/inet/127.0.0.1/8081");
-  EXPECT_EQ(r->residual, "");
+  EXPECT_EQ(r->client.Show(), "/$/inet/127.0.0.1/8081");
+  EXPECT_TRUE(r->residual.empty());
 }
 
 TEST_F(RouterTest, ResidualIsShownSeparately) {
@@ -107,8 +107,8 @@ TEST_F(RouterTest, ResidualIsShownSeparately) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->endpoint->ip(), "127.0.0.1");
   EXPECT_EQ(r->endpoint->port(), 9000);
-  EXPECT_EQ(r->client, "/$/inet/127.1/9000");
-  EXPECT_EQ(r->residual, "/world/a/b");
+  EXPECT_EQ(r->client.Show(), "/$/inet/127.1/9000");
+  EXPECT_EQ(r->residual.Show(), "/world/a/b");
 }
 
 TEST_F(RouterTest, InetNamesAndPortOnlyFormsResolve) {
@@ -118,11 +118,11 @@ TEST_F(RouterTest, InetNamesAndPortOnlyFormsResolve) {
   absl::StatusOr<Route> named = Bind("/svc/named");
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(named->endpoint, EndpointOf("127.0.0.1", 8080));
-  EXPECT_EQ(named->client, "/$/inet/localhost/8080");
+  EXPECT_EQ(named->client.Show(), "/$/inet/localhost/8080");
   absl::StatusOr<Route> port = Bind("/svc/port");
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(port->endpoint, EndpointOf("127.0.0.1", 7070));
-  EXPECT_EQ(port->client, "/$/inet/7070");
+  EXPECT_EQ(port->client.Show(), "/$/inet/7070");
   absl::StatusOr<Route> fixed = Bind("/svc/fixed");
   ASSERT_TRUE(fixed.ok()) << fixed.status();
   EXPECT_EQ(fixed->endpoint, EndpointOf("127.0.0.1", 6060));
@@ -157,7 +157,7 @@ TEST_F(RouterTest, OverrideRedirectsTheRequest) {
   absl::StatusOr<Route> staged = Bind("/svc/world", *o);
   ASSERT_TRUE(staged.ok()) << staged.status();
   EXPECT_EQ(staged->endpoint->port(), 8082);
-  EXPECT_EQ(staged->client, "/$/inet/127.0.0.1/8082");
+  EXPECT_EQ(staged->client.Show(), "/$/inet/127.0.0.1/8082");
 
   // Other names are untouched by the override.
   absl::StatusOr<Route> other = Bind("/svc/world-v1", *o);
@@ -376,8 +376,8 @@ TEST_F(FsRouterTest, FileLeafRoutesToOneOfItsEndpoints) {
   for (int i = 0; i < 200; ++i) {
     absl::StatusOr<Route> r = Bind("/svc/world-v1");
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->client, "/#/io.l5d.fs/world-v1");
-    EXPECT_EQ(r->residual, "");
+    EXPECT_EQ(r->client.Show(), "/#/io.l5d.fs/world-v1");
+    EXPECT_TRUE(r->residual.empty());
     ASSERT_TRUE(r->endpoint == a || r->endpoint == b) << r->endpoint->key();
     ++(r->endpoint == a ? to_a : to_b);
   }
@@ -408,15 +408,15 @@ TEST_F(FsRouterTest, FileWeightsCountAsLoadWeights) {
     absl::StatusOr<Route> r = Bind("/svc/world-v2");
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->endpoint, heavy);
-    EXPECT_EQ(r->client, "/#/io.l5d.fs/world-v2");
+    EXPECT_EQ(r->client.Show(), "/#/io.l5d.fs/world-v2");
   }
 }
 
 TEST_F(FsRouterTest, LabelsAfterTheFileAreTheResidual) {
   absl::StatusOr<Route> r = Bind("/svc/world-v1/api/v2");
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->client, "/#/io.l5d.fs/world-v1");
-  EXPECT_EQ(r->residual, "/api/v2");
+  EXPECT_EQ(r->client.Show(), "/#/io.l5d.fs/world-v1");
+  EXPECT_EQ(r->residual.Show(), "/api/v2");
 }
 
 TEST_F(FsRouterTest, MissingOrEmptyFilesAreNotFound) {
