@@ -32,7 +32,7 @@ bench: build
 thread-safety: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-Wthread-safety -Werror=thread-safety"
-	cmake --build $(BUILD_DIR)-clang -j $(JOBS) --target dtabd_storage dtabd_cli dtabd_http dtabd_server dtabd_discovery
+	cmake --build $(BUILD_DIR)-clang -j $(JOBS) --target dtabd_storage dtabd_cli dtabd_http dtabd_server dtabd_discovery dtabd_proxy
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-clang

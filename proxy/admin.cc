@@ -156,8 +156,11 @@ std::string Admin::MetricsText() const {
   for (size_t i = 0; i < sources_.routers.size() && i < stats.routers.size(); ++i) {
     const std::string router = Label(sources_.routers[i]->label());
     for (const auto& [name, s] : stats.routers[i].services) {
+      // The overflow bucket is shown by name, not as an escaped path.
+      const std::string service =
+          name == dtab::Path{RouterStats::kOtherService} ? RouterStats::kOtherService : name.Show();
       AppendRequestStats("dtab_proxy_service",
-                         absl::StrCat("router=", router, ",service=", Label(name.Show())), s, &out);
+                         absl::StrCat("router=", router, ",service=", Label(service)), s, &out);
     }
   }
   AppendType("dtab_proxy_client", &out);

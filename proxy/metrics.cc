@@ -33,7 +33,7 @@ void RequestStats::Merge(const RequestStats& other) {
 RequestStats& RouterStats::Service(const dtab::Path& name) {
   auto it = services.find(name);
   if (it != services.end()) return it->second;
-  if (services.size() >= kMaxServices) return services[dtab::Path{"(other)"}];
+  if (services.size() >= kMaxServices) return services[dtab::Path{kOtherService}];
   return services[name];
 }
 

@@ -56,6 +56,8 @@ struct RouterStats {
   uint64_t override_cache_misses = 0;
 
   static constexpr size_t kMaxServices = 1000;
+  // The one-label name counting the services past kMaxServices.
+  static constexpr char kOtherService[] = "(other)";
   RequestStats& Service(const dtab::Path& name);
   void Merge(const RouterStats& other);
 };

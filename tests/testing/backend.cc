@@ -1,6 +1,7 @@
 #include "tests/testing/backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <thread>
@@ -8,7 +9,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "tests/testing/http_client.h"
 
 namespace dtabd::testing {
@@ -68,12 +68,14 @@ std::vector<std::string> ReceivedRequest::HeaderValues(absl::string_view lower) 
 // Responders then answer 500, or nothing once the server is gone).
 class Backend::Worker {
  public:
+  using Clock = std::chrono::steady_clock;
+
   Worker() : thread_([this] { Loop(); }) {}
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   ~Worker() { Stop(); }
 
-  void At(absl::Time when, std::function<void()> fn) {
+  void At(Clock::time_point when, std::function<void()> fn) {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
       return;
@@ -91,7 +93,7 @@ class Backend::Worker {
     if (thread_.joinable()) {
       thread_.join();
     }
-    std::multimap<absl::Time, std::function<void()>> dropped;
+    std::multimap<Clock::time_point, std::function<void()>> dropped;
     {
       absl::MutexLock lock(&mu_);
       dropped.swap(tasks_);
@@ -104,9 +106,10 @@ class Backend::Worker {
       std::function<void()> fn;
       {
         absl::MutexLock lock(&mu_);
-        while (!stopping_ && (tasks_.empty() || tasks_.begin()->first > absl::Now())) {
-          cv_.WaitWithDeadline(&mu_,
-                               tasks_.empty() ? absl::InfiniteFuture() : tasks_.begin()->first);
+        while (!stopping_ && (tasks_.empty() || tasks_.begin()->first > Clock::now())) {
+          cv_.WaitWithTimeout(&mu_, tasks_.empty()
+                                        ? absl::InfiniteDuration()
+                                        : absl::FromChrono(tasks_.begin()->first - Clock::now()));
         }
         if (stopping_) {
           return;
@@ -121,7 +124,7 @@ class Backend::Worker {
   absl::Mutex mu_;
   absl::CondVar cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::multimap<absl::Time, std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::multimap<Clock::time_point, std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // last: starts after the members above exist
 };
 
@@ -232,7 +235,7 @@ void Backend::Echo(const ReceivedRequest& got, http::Responder responder) {
     responder.Send(http::Response{options_.status, std::move(headers), options_.name + "\n"});
     return;
   }
-  worker_->At(absl::Now() + options_.delay, [this, responder = std::move(responder),
+  worker_->At(Worker::Clock::now() + absl::ToChronoNanoseconds(options_.delay), [this, responder = std::move(responder),
                                              headers = std::move(headers)]() mutable {
     if (options_.stream_bytes == 0) {
       responder.Send(http::Response{options_.status, std::move(headers), options_.name + "\n"});
@@ -254,7 +257,7 @@ void Backend::Hello(const ReceivedRequest& got, http::Responder responder) {
       forward.emplace_back(name, value);
     }
   }
-  worker_->At(absl::Now(), [this, responder = std::move(responder),
+  worker_->At(Worker::Clock::now(), [this, responder = std::move(responder),
                             forward = std::move(forward)]() {
     auto failed = [&](const absl::Status& s) {
       responder.Send(http::Response::Text(
