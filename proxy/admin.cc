@@ -95,12 +95,13 @@ std::optional<std::string> Admin::RenderAddr(const dtab::BoundName& name) const 
     out += "],\"meta\":{}}";
     return out;
   };
-  if (id.size() >= 3 && id.label(0) == "$" && (id.label(1) == "inet" || id.label(1) == "fixedinet")) {
-    int port = 0;
-    if (!absl::SimpleAtoi(id.label(id.size() >= 4 ? 3 : 2), &port)) return std::nullopt;
-    std::string host(id.size() >= 4 ? id.label(2) : "127.0.0.1");
-    return bound({{host, port}});
+  absl::StatusOr<std::optional<InetAddress>> inet = ParseInetId(id);
+  if (!inet.ok()) {
+    std::string out = "{\"type\":\"failed\",\"cause\":";
+    dtab::AppendJsonString(inet.status().message(), &out);
+    return out + "}";
   }
+  if (inet->has_value()) return bound({{std::string((*inet)->host), (*inet)->port}});
   for (const FsMount& m : sources_.fs_namers) {
     if (!id.StartsWith(m.prefix)) continue;
     const FsNamer::Service* s = m.namer->Find(id);

@@ -46,6 +46,20 @@ const dtab::NameTree<dtab::BoundName>* PickLeaf(const dtab::NameTree<dtab::Bound
 
 }  // namespace
 
+absl::StatusOr<std::optional<InetAddress>> ParseInetId(const dtab::Path& id) {
+  if (id.size() < 3 || id.label(0) != "$" || (id.label(1) != "inet" && id.label(1) != "fixedinet")) {
+    return std::nullopt;
+  }
+  InetAddress out;
+  out.host = id.size() >= 4 ? id.label(2) : absl::string_view("127.0.0.1");
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(id.label(id.size() >= 4 ? 3 : 2), &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad inet address ", id.Show()));
+  }
+  out.port = static_cast<uint16_t>(port);
+  return out;
+}
+
 std::string RoutingTable::Describe() const {
   switch (state) {
     case State::kStatic:
@@ -125,13 +139,10 @@ absl::StatusOr<Route> Router::Resolve(const dtab::BoundName& leaf, FastRandom& r
                                       absl::Time now) const {
   Route route;
   const dtab::Path& id = leaf.id;
-  if (id.size() >= 3 && id.label(0) == "$" && (id.label(1) == "inet" || id.label(1) == "fixedinet")) {
-    absl::string_view host = id.size() >= 4 ? id.label(2) : absl::string_view("127.0.0.1");
-    uint32_t port = 0;
-    if (!absl::SimpleAtoi(id.label(id.size() >= 4 ? 3 : 2), &port) || port == 0 || port > 65535) {
-      return absl::NotFoundError(absl::StrCat("bad inet address ", id.Show()));
-    }
-    absl::StatusOr<EndpointState*> e = Endpoint(host, static_cast<uint16_t>(port));
+  absl::StatusOr<std::optional<InetAddress>> inet = ParseInetId(id);
+  if (!inet.ok()) return absl::NotFoundError(inet.status().message());
+  if (inet->has_value()) {
+    absl::StatusOr<EndpointState*> e = Endpoint((*inet)->host, (*inet)->port);
     if (!e.ok()) return absl::NotFoundError(e.status().message());
     route.endpoint = *e;
   } else {

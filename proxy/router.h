@@ -60,6 +60,15 @@ struct Route {
   dtab::Path residual;
 };
 
+// The host and port a system-namer id names: /$/inet/HOST/PORT (or
+// /$/fixedinet/...), /$/inet/PORT meaning 127.0.0.1. nullopt for any other
+// id; InvalidArgument for an inet id with a port outside 1-65535.
+struct InetAddress {
+  absl::string_view host;  // points into the id
+  uint16_t port = 0;
+};
+absl::StatusOr<std::optional<InetAddress>> ParseInetId(const dtab::Path& id);
+
 // An fs namer and where it is mounted (e.g. /#/io.l5d.fs).
 struct FsMount {
   dtab::Path prefix;
