@@ -428,7 +428,7 @@ absl::string_view DelegatorPageHtml() {
 
 <div id="error" role="alert"></div>
 
-<p class="legend"><span class="swatch"></span>Highlighted nodes are the chosen branch: the route a request for this path takes (in an alternative, the first branch that reaches a leaf; in a union, every branch).</p>
+<p class="legend"><span class="swatch"></span>Highlighted nodes are the chosen branch: the route a request for this path takes (in an alternative, the first branch that is not negative; in a union, every branch).</p>
 <div id="tree" class="tree"></div>
 
 <script>

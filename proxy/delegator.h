@@ -70,10 +70,9 @@ http::Response DelegatorJson(const http::Request& request, const RouterLookup& r
 // #path, #go, #error, #tree, #not-saved. Each tree node is an <li> with
 // data-type, data-path (and data-id on leaves); the nodes of the chosen
 // branch carry class "chosen": the root; a chosen delegate's child; in a
-// chosen alt, the first alternative whose subtree has a leaf, else the
-// first that is not only neg; every branch of a chosen union. The result
-// is a view of Explain's tree, not of Bind: Bind stops at a fail or empty
-// alternative, where the page highlights a later one that reaches a leaf.
+// chosen alt, the first alternative that is not entirely neg (as Bind
+// chooses: a fail or empty alternative stops there too, as in linkerd);
+// every branch of a chosen union.
 // The returned view is of a static string (valid forever).
 absl::string_view DelegatorPageHtml();
 
