@@ -58,6 +58,60 @@ constexpr asio::use_awaitable_t<Executor> kUseAwaitable;
 // The completion token of every operation: errors go to `ec`.
 auto Ec(beast::error_code& ec) { return asio::redirect_error(kUseAwaitable, ec); }
 
+// Memory for the header fields of one request and its response: a bump
+// allocator over a block owned by the session, reset between requests, so
+// parsing headers costs no malloc (Beast allocates each field separately).
+// Requests whose headers outgrow the block spill to the heap.
+class Arena {
+ public:
+  Arena() = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  void* Allocate(size_t n, size_t align) {
+    size_t at = (used_ + align - 1) & ~(align - 1);
+    if (at + n <= sizeof(block_)) {
+      used_ = at + n;
+      return block_ + at;
+    }
+    spilled_.push_back(std::make_unique<std::max_align_t[]>((n + sizeof(std::max_align_t) - 1) /
+                                                            sizeof(std::max_align_t)));
+    return spilled_.back().get();
+  }
+  // REQUIRES: nothing allocated since the last Reset() is still in use.
+  void Reset() {
+    used_ = 0;
+    spilled_.clear();
+  }
+
+ private:
+  alignas(std::max_align_t) char block_[8192];
+  size_t used_ = 0;
+  std::vector<std::unique_ptr<std::max_align_t[]>> spilled_;
+};
+
+template <class T>
+class ArenaAllocator {
+ public:
+  using value_type = T;
+  explicit ArenaAllocator(Arena* arena) : arena_(arena) {}
+  template <class U>
+  ArenaAllocator(const ArenaAllocator<U>& other) : arena_(other.arena()) {}  // NOLINT: rebind
+  T* allocate(size_t n) { return static_cast<T*>(arena_->Allocate(n * sizeof(T), alignof(T))); }
+  void deallocate(T*, size_t) {}
+  Arena* arena() const { return arena_; }
+  template <class U>
+  bool operator==(const ArenaAllocator<U>& o) const { return arena_ == o.arena(); }
+  template <class U>
+  bool operator!=(const ArenaAllocator<U>& o) const { return arena_ != o.arena(); }
+
+ private:
+  Arena* arena_;
+};
+
+using RequestParser = bhttp::request_parser<bhttp::buffer_body, ArenaAllocator<char>>;
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body, ArenaAllocator<char>>;
+
 // How often each worker checks its sessions' deadlines (timeouts are
 // enforced to this granularity, without a timer per operation).
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
@@ -163,7 +217,8 @@ void EraseL5dHeaders(Fields& fields) {
 }
 
 // Hops recorded in Via headers (comma-separated entries).
-size_t ViaHops(const bhttp::fields& fields) {
+template <class Fields>
+size_t ViaHops(const Fields& fields) {
   size_t hops = 0;
   for (auto it = fields.find(bhttp::field::via);
        it != fields.end() && it->name() == bhttp::field::via; ++it) {
@@ -202,6 +257,10 @@ struct Session {
   bool idle = true;
   // The outgoing header being serialized (reused across requests).
   std::string head;
+  // The current request's and response's header fields.
+  Arena arena;
+  // A chunk-size line being written.
+  char chunk_size_line[24];
 
   // Starts a phase that must end by `at`.
   void SetDeadline(Clock::time_point at) {
@@ -240,6 +299,28 @@ class Worker {
   int sweeps = 0;
   std::thread thread;
 };
+
+// Writes `head` (may be empty) and one piece of a body; with `chunked`,
+// the piece as a chunk and, when `last`, the final empty chunk. Not a
+// coroutine (one frame less per write): the returned operation copies
+// the buffer list; `size_line` must outlive it.
+auto WriteBody(Socket& out, absl::string_view head, absl::string_view data,
+                      bool chunked, bool last, char (&size_line)[24], beast::error_code& ec) {
+  size_t size_len = 0;
+  if (chunked && !data.empty()) {
+    size_len = absl::SNPrintF(size_line, sizeof size_line, "%zx\r\n", data.size());
+  }
+  static constexpr char kCrlf[] = "\r\n";
+  static constexpr char kLastChunk[] = "0\r\n\r\n";
+  const std::array<asio::const_buffer, 5> buffers = {
+      asio::buffer(head.data(), head.size()),
+      asio::buffer(size_line, size_len),
+      asio::buffer(data.data(), data.size()),
+      asio::buffer(kCrlf, chunked && !data.empty() ? 2 : 0),
+      asio::buffer(kLastChunk, chunked && last ? 5 : 0),
+  };
+  return asio::async_write(out, buffers, Ec(ec));
+}
 
 }  // namespace
 
@@ -449,7 +530,9 @@ class DataPlane::Impl {
     std::unique_ptr<char[]> chunk(new char[kBodyChunk]);
     const ClientConfig& cc = l.router->config().client;
     while (!draining_.load()) {
-      bhttp::request_parser<bhttp::buffer_body> parser;
+      s.arena.Reset();
+      RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                           std::make_tuple(ArenaAllocator<char>(&s.arena)));
       parser.header_limit(options_.max_header_bytes);
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       s.idle = true;
@@ -572,7 +655,7 @@ class DataPlane::Impl {
   // Serves one request whose header `parser` has read. Returns whether the
   // client connection may serve another request.
   awaitable<bool> Handle(Worker& w, const Listener& l, Session& s, beast::flat_buffer& cbuf,
-                         bhttp::request_parser<bhttp::buffer_body>& parser, char* chunk) {
+                         RequestParser& parser, char* chunk) {
     const Clock::time_point start = Clock::now();
     Router& router = *l.router;
     const RouterConfig& rc = router.config();
@@ -764,7 +847,11 @@ class DataPlane::Impl {
     // Send the request and read the response header. A pooled connection
     // that turns out closed gets one retry on a new connection when the
     // request had no body (nothing was consumed from the client).
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
+    std::optional<ResponseParser> rp;
+    const auto new_response_parser = [&] {
+      rp.emplace(std::piecewise_construct, std::make_tuple(),
+                 std::make_tuple(ArenaAllocator<char>(&s.arena)));
+    };
     for (int send_attempt = 0;; ++send_attempt) {
       bool client_failed = false;
       if (parser.is_done()) {
@@ -786,7 +873,8 @@ class DataPlane::Impl {
           const size_t n = kBodyChunk - req.body().size;
           const bool last = parser.is_done();
           co_await WriteBody(up->stream, first ? absl::string_view(head) : absl::string_view(),
-                             absl::string_view(chunk, n), request_chunked, last, ec);
+                             absl::string_view(chunk, n), request_chunked, last,
+                             s.chunk_size_line, ec);
           first = false;
           if (last) break;
         }
@@ -801,14 +889,14 @@ class DataPlane::Impl {
         co_return false;
       }
       if (!ec) {
-        rp.emplace();
+        new_response_parser();
         rp->header_limit(kMaxResponseHeaderBytes);
         rp->body_limit(std::numeric_limits<std::uint64_t>::max());
         if (req.method() == bhttp::verb::head) rp->skip(true);
         co_await bhttp::async_read_header(up->stream, up->buffer, *rp, Ec(ec));
         // Interim responses (other than 101) are not forwarded.
         while (!ec && rp->get().result_int() / 100 == 1 && rp->get().result_int() != 101) {
-          rp.emplace();
+          new_response_parser();
           rp->header_limit(kMaxResponseHeaderBytes);
           rp->body_limit(std::numeric_limits<std::uint64_t>::max());
           if (req.method() == bhttp::verb::head) rp->skip(true);
@@ -914,7 +1002,8 @@ class DataPlane::Impl {
         const size_t n = kBodyChunk - res.body().size;
         const bool last = rp->is_done();
         co_await WriteBody(s.client, first ? absl::string_view(head) : absl::string_view(),
-                           absl::string_view(chunk, n), out_chunked, last, ec);
+                           absl::string_view(chunk, n), out_chunked, last, s.chunk_size_line,
+                           ec);
         first = false;
         if (ec) {
           record(0);
@@ -927,27 +1016,6 @@ class DataPlane::Impl {
     endpoint->RecordSuccess();
     if (upstream_keep && rp->is_done()) ReturnIdle(w, std::move(up));
     co_return client_keep && parser.is_done();
-  }
-
-  // Writes `head` (may be empty) and one piece of a body; with `chunked`,
-  // the piece as a chunk and, when `last`, the final empty chunk.
-  static awaitable<void> WriteBody(Socket& out, absl::string_view head, absl::string_view data,
-                                   bool chunked, bool last, beast::error_code& ec) {
-    char size_line[24];
-    size_t size_len = 0;
-    if (chunked && !data.empty()) {
-      size_len = absl::SNPrintF(size_line, sizeof size_line, "%zx\r\n", data.size());
-    }
-    static constexpr char kCrlf[] = "\r\n";
-    static constexpr char kLastChunk[] = "0\r\n\r\n";
-    const std::array<asio::const_buffer, 5> buffers = {
-        asio::buffer(head.data(), head.size()),
-        asio::buffer(size_line, size_len),
-        asio::buffer(data.data(), data.size()),
-        asio::buffer(kCrlf, chunked && !data.empty() ? 2 : 0),
-        asio::buffer(kLastChunk, chunked && last ? 5 : 0),
-    };
-    co_await asio::async_write(out, buffers, Ec(ec));
   }
 
   std::vector<Router*> routers_;
