@@ -22,8 +22,9 @@ build: configure
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# The hello-world staging story (README "The demo"); DEMO_ONCE=1 runs it and exits.
 demo: build
-	examples/offline-demo.sh $(BUILD_DIR)/bin/dtabctl
+	DEMO_BIN=$(BUILD_DIR)/bin examples/hello-world/demo.sh
 
 bench: build
 	benchmarks/run.sh $(BUILD_DIR)

@@ -35,16 +35,16 @@ namespace {
 http::Response Answer(absl::string_view self, absl::string_view target, absl::string_view proxy,
                       const absl::StatusOr<OutboundResponse>& call) {
   if (!call.ok()) {
-    return http::Response::Text(502, absl::StrCat("hello (", self, "): cannot reach ", target,
-                                                  " through the proxy: ", call.status().message(),
-                                                  "\n"));
+    return http::Response::Text(
+        502, absl::StrCat("hello (", self, "): cannot reach ", target,
+                          " through the proxy: ", call.status().message(), "\n"));
   }
   absl::string_view body = call->body;
   absl::ConsumeSuffix(&body, "\n");
   if (call->status != 200) {
-    return http::Response::Text(502, absl::StrCat("hello (", self, "): ", target, " answered ",
-                                                  call->status, " through the proxy at ", proxy,
-                                                  ": ", body, "\n"));
+    return http::Response::Text(
+        502, absl::StrCat("hello (", self, "): ", target, " answered ", call->status,
+                          " through the proxy at ", proxy, ": ", body, "\n"));
   }
   return http::Response::Text(200, absl::StrCat("Hello (", self, ") ", body, "!\n"));
 }
@@ -64,6 +64,9 @@ int Run(int argc, char** argv) {
 
   OutboundClient::Options client_options;
   client_options.address = proxy;
+  // Longer than the proxy's own request timeout (10 s by default), so that
+  // a slow world is reported by the proxy's 503, which names the service.
+  client_options.timeout = absl::Seconds(15);
   absl::StatusOr<std::unique_ptr<OutboundClient>> client =
       OutboundClient::Start(std::move(client_options));
   if (!client.ok()) {

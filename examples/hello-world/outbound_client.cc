@@ -39,8 +39,8 @@ beast::string_view ToBeast(absl::string_view s) { return beast::string_view(s.da
 absl::StatusOr<tcp::endpoint> ParseEndpoint(absl::string_view address) {
   const size_t colon = address.rfind(':');
   uint32_t port = 0;
-  if (colon == absl::string_view::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port == 0 || port > 65535) {
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port == 0 || port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("address '", address, "': expected IP:PORT, e.g. 127.0.0.1:4140"));
   }
@@ -74,9 +74,8 @@ class Call : public std::enable_shared_from_this<Call> {
 
   void Start() {
     stream_.expires_after(std::chrono::microseconds(absl::ToInt64Microseconds(options_.timeout)));
-    stream_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
-      self->OnConnect(ec);
-    });
+    stream_.async_connect(
+        endpoint_, [self = shared_from_this()](beast::error_code ec) { self->OnConnect(ec); });
   }
 
  private:
@@ -84,20 +83,18 @@ class Call : public std::enable_shared_from_this<Call> {
     if (ec) {
       return Fail("connect", ec);
     }
-    bhttp::async_write(stream_, request_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         self->OnWrite(ec);
-                       });
+    bhttp::async_write(
+        stream_, request_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(beast::error_code ec) {
     if (ec) {
       return Fail("send request", ec);
     }
-    bhttp::async_read(stream_, buffer_, parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {

@@ -21,8 +21,10 @@ std::string Usage(absl::string_view summary, const std::vector<Flag>& flags) {
 
 std::optional<int> ParseFlagsOrExit(int argc, char** argv, absl::string_view summary,
                                     const std::vector<Flag>& flags) {
+  absl::string_view program = argv[0];
+  program = program.substr(program.rfind('/') + 1);  // npos + 1 == 0
   auto fail = [&](absl::string_view message) {
-    std::cerr << argv[0] << ": " << message << "\n" << Usage(summary, flags);
+    std::cerr << program << ": " << message << "\n" << Usage(summary, flags);
     return 2;
   };
   for (int i = 1; i < argc; ++i) {

@@ -34,8 +34,8 @@ int Run(int argc, char** argv) {
   http::Server::Options options;
   options.address = listen;
   options.shutdown_grace = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<http::Server>> server = http::Server::Start(
-      options, [&self, &text](const http::Request&, http::Responder responder) {
+  absl::StatusOr<std::unique_ptr<http::Server>> server =
+      http::Server::Start(options, [&self, &text](const http::Request&, http::Responder responder) {
         responder.Send(http::Response::Text(200, absl::StrCat(text, " (", self.Get(), ")!\n")));
       });
   if (!server.ok()) {
