@@ -517,7 +517,32 @@ std::string JsonQuote(absl::string_view s) {
   return out;
 }
 
-std::string Quote(absl::string_view s) { return absl::StrCat("\"", absl::CHexEscape(s), "\""); }
+// `s` for a terminal: control bytes and backslashes escaped (\n, \t, \xNN,
+// \\), with `quote` escaped too when given; everything else, including
+// apostrophes and UTF-8 text, as written.
+std::string Printable(absl::string_view s, char quote = 0) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\\' || (quote != 0 && c == static_cast<unsigned char>(quote))) {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", Printable(s, '"'), "\""); }
 
 std::string Time(const google::protobuf::Timestamp& t) {
   return google::protobuf::util::TimeUtil::ToString(t);
@@ -849,7 +874,7 @@ int History(const Invocation& c) {
   std::vector<std::vector<std::string>> rows = {
       {"VERSION", "REVISION", "CREATED_AT", "AUTHOR", "COMMENT"}};
   for (const v1::VersionedDtab& v : versions) {
-    std::string comment = absl::CHexEscape(v.comment());
+    std::string comment = Printable(v.comment());
     if (v.deleted()) {
       comment = comment.empty() ? "(deleted)" : absl::StrCat("(deleted) ", comment);
     }
@@ -1163,7 +1188,7 @@ std::string NodeList(const std::vector<const v1::NodeRolloutStatus*>& nodes, boo
     std::string name = nodes[i]->node_id().empty() ? absl::StrCat("(no id) ", nodes[i]->peer())
                                                    : nodes[i]->node_id();
     if (errors) {
-      absl::StrAppend(&name, " (", absl::CHexEscape(nodes[i]->nack_error()), ")");
+      absl::StrAppend(&name, " (", Printable(nodes[i]->nack_error()), ")");
     }
     names.push_back(std::move(name));
   }
@@ -1318,7 +1343,7 @@ int Subscribers(const Invocation& c) {
   for (const v1::Subscriber* sub : subs) {
     rows.push_back({OrDash(sub->node_id()), OrDash(sub->cluster()), OrDash(sub->stream()),
                     OrDash(sub->peer()), Time(sub->connected_at()),
-                    OrDash(absl::CHexEscape(sub->user_agent())),
+                    OrDash(Printable(sub->user_agent())),
                     OrDash(absl::StrJoin(sub->resource_names(), ","))});
   }
   PrintTable(rows, c.io);

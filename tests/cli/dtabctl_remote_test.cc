@@ -237,6 +237,19 @@ TEST_F(DtabctlRemoteTest, HistoryListsVersionsNewestFirst) {
   EXPECT_EQ(r.exit_code, 4);
 }
 
+// Regression: comments were printed through C escaping, so "it's" showed as
+// "it\'s" and UTF-8 text as \xNN bytes.
+TEST_F(DtabctlRemoteTest, CommentsPrintAsWrittenExceptControlBytes) {
+  const std::string file = dir_.Write("web.dtab", "/a => /b;\n");
+  ASSERT_EQ(Run({"create", "web", "-f", file, "--comment", "it's caf\xc3\xa9\tok"}).exit_code, 0);
+  RunResult r = Run({"history", "web"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("it's caf\xc3\xa9\\tok"));
+  r = Run({"get", "web"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("comment=\"it's caf\xc3\xa9\\tok\""));
+}
+
 TEST_F(DtabctlRemoteTest, HistoryPagesThroughEveryVersion) {
   Create("web", "/a=>/b");
   for (int i = 0; i < 4; ++i) {
