@@ -694,6 +694,36 @@ TEST_F(ProxyIntegrationTest, SlowBackendIs503AfterTheRequestTimeout) {
   EXPECT_EQ(a->request_count(), 1u);
 }
 
+TEST_F(ProxyIntegrationTest, SigtermDrainsInFlightRequestsAndClosesIdleConnections) {
+  Backend::Options slow;
+  slow.delay = absl::Milliseconds(700);
+  Backend* a = Echo("slow", slow);
+  ASSERT_FALSE(HasFailure());
+  ProxyProcess* p = Proxy(StaticConfig(absl::StrCat("/svc/slow=>", Inet(a))));
+  ASSERT_NE(p, nullptr);
+  const std::string address = p->address("out");
+  absl::StatusOr<std::unique_ptr<HttpClient>> busy = HttpClient::Connect(address);
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  absl::StatusOr<std::unique_ptr<HttpClient>> idle = HttpClient::Connect(address);
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  ASSERT_TRUE((*busy)->SendPlain("GET", "/", {{"Host", "slow"}}).ok());
+  // The request has reached the backend: it is in flight.
+  ASSERT_TRUE(PollUntil([&] { return a->request_count() == 1; }));
+  ASSERT_EQ(kill(p->pid(), SIGTERM), 0);
+  // The in-flight request completes, and its connection closes after it.
+  absl::StatusOr<HttpResponse> r = (*busy)->ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << *r;
+  EXPECT_EQ(r->body, "slow\n");
+  EXPECT_TRUE((*busy)->ClosedByServer());
+  // The idle keep-alive connection is closed without a response.
+  EXPECT_TRUE((*idle)->ClosedByServer());
+  absl::StatusOr<int> exit = p->Stop();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(*exit, 0) << p->stderr_output();
+  EXPECT_THAT(p->stderr_output(), HasSubstr("draining"));
+}
+
 // --- clear_context --------------------------------------------------------
 
 TEST_F(ProxyIntegrationTest, ClearContextDropsInboundContextAndStripsResponses) {
