@@ -1,6 +1,9 @@
 #include "proxy/data_plane.h"
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -604,12 +607,23 @@ class DataPlane::Impl {
     return out;
   }
 
-  std::unique_ptr<Upstream> TakeIdle(Worker& w, EndpointState* endpoint) {
+  // A pooled connection to `endpoint`, or null. With `check_alive`, one
+  // the upstream has closed (or sent unsolicited bytes on) meanwhile is
+  // dropped: for requests with a body, which cannot be retried on a new
+  // connection once sent. (Body-less requests skip the extra syscall: they
+  // are retried instead.)
+  std::unique_ptr<Upstream> TakeIdle(Worker& w, EndpointState* endpoint, bool check_alive) {
     auto it = w.idle.find(endpoint);
-    if (it == w.idle.end() || it->second.empty()) return nullptr;
-    std::unique_ptr<Upstream> up = std::move(it->second.back());
-    it->second.pop_back();
-    return up;
+    while (it != w.idle.end() && !it->second.empty()) {
+      std::unique_ptr<Upstream> up = std::move(it->second.back());
+      it->second.pop_back();
+      if (!check_alive) return up;
+      if (up->buffer.size() > 0) continue;  // bytes after a complete response
+      char byte;
+      const ssize_t n = ::recv(up->stream.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return up;
+    }
+    return nullptr;
   }
 
   void ReturnIdle(Worker& w, std::unique_ptr<Upstream> up) {
@@ -750,7 +764,7 @@ class DataPlane::Impl {
                                 false, &id->name);
       }
       route = *std::move(r);
-      up = TakeIdle(w, route.endpoint);
+      up = TakeIdle(w, route.endpoint, /*check_alive=*/!bodyless);
       reused = up != nullptr;
       if (up == nullptr) {
         up = co_await Connect(w, s, route.endpoint, cc, deadline, &connect_error, &timed_out);

@@ -1323,6 +1323,32 @@ TEST_F(ProxyIntegrationTest, BodylessRequestOnAStalePooledConnectionIsRetried) {
   EXPECT_EQ(flaky.served(), 3);
 }
 
+// Regression: a request with a body cannot be retried once sent, so a pooled
+// connection the upstream has closed while idle (e.g. its keep-alive timeout
+// is shorter than ours) gave 502. It is now checked before use.
+TEST_F(ProxyIntegrationTest, RequestWithABodySkipsAPooledConnectionTheUpstreamClosed) {
+  const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+  ScriptedBackend closing({reply, reply});
+  ASSERT_FALSE(HasFailure());
+  ProxyProcess* p = Proxy(StaticConfig(absl::StrCat("/svc/closing=>", closing.inet())));
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<std::unique_ptr<HttpClient>> c = HttpClient::Connect(p->address("out"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->SendPlain("GET", "/", {{"Host", "closing"}}).ok());
+  absl::StatusOr<HttpResponse> r = (*c)->ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << *r;
+  // The backend has closed the connection the proxy pooled.
+  ASSERT_TRUE(PollUntil([&] { return closing.served() == 1; }));
+  ASSERT_TRUE((*c)->SendBytes("POST / HTTP/1.1\r\nHost: closing\r\nContent-Length: 5\r\n\r\nhello")
+                  .ok());
+  r = (*c)->ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << *r;
+  EXPECT_EQ(r->body, "ok\n");
+  EXPECT_EQ(closing.served(), 2);
+}
+
 // --- Malformed HTTP ---------------------------------------------------------
 
 class MalformedHttpTest : public ProxyIntegrationTest {
