@@ -697,6 +697,43 @@ class DataPlane::Impl {
                                    retryable);
     };
 
+    // Request smuggling guards (RFC 9112 sections 6.1 and 6.3): the only
+    // transfer coding accepted is one plain "chunked" (Beast would take a
+    // request with, say, "gzip" as having no body and parse that body as the
+    // next request), and one Content-Length value. Either way the
+    // connection closes after the 400.
+    {
+      size_t te_fields = 0;
+      bool te_chunked = true;
+      std::string te_value;
+      for (auto it = req.find(bhttp::field::transfer_encoding);
+           it != req.end() && it->name() == bhttp::field::transfer_encoding; ++it) {
+        ++te_fields;
+        te_value = std::string(View(it->value()));
+        te_chunked &= absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(te_value), "chunked");
+      }
+      size_t cl_fields = 0;
+      bool cl_list = false;
+      for (auto it = req.find(bhttp::field::content_length);
+           it != req.end() && it->name() == bhttp::field::content_length; ++it) {
+        ++cl_fields;
+        cl_list |= absl::StrContains(View(it->value()), ',');
+      }
+      std::string problem;
+      if (te_fields > 1 || (te_fields == 1 && !te_chunked)) {
+        problem = absl::StrCat("unsupported Transfer-Encoding '", te_value,
+                               te_fields > 1 ? "' (several fields)" : "'", "; only chunked");
+      } else if (cl_fields > 1 || cl_list) {
+        problem = "more than one Content-Length value";
+      }
+      if (!problem.empty()) {
+        ++w.stats.malformed;
+        rs.total.Record(400, elapsed_ms());
+        co_return co_await SendError(s, l, 400, absl::StrCat("malformed HTTP request: ", problem),
+                                     /*request_done=*/false, version, false);
+      }
+    }
+
     // Untrusted listener: no inbound l5d-* header survives.
     if (l.server.clear_context) EraseL5dHeaders(req);
 
@@ -841,6 +878,9 @@ class DataPlane::Impl {
       const bool timeout = s.timed_out || Clock::now() >= deadline;
       const int status = timeout ? 503 : 502;
       record(status);
+      // Failure accrual counts an endpoint that accepts but never answers
+      // (or breaks its connections) like one that refuses them.
+      endpoint->RecordFailure(cc, absl::Now());
       std::string reason =
           timeout ? absl::StrCat("request timed out after ",
                                  absl::FormatDuration(cc.request_timeout), " (", what, " ",
