@@ -30,6 +30,7 @@
 #include "dtab/parser.h"
 #include "dtabd/v1/discovery.grpc.pb.h"
 #include "dtabd/v1/dtab.grpc.pb.h"
+#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -665,6 +666,15 @@ struct Invocation {
     if (!text) {
       io.err << "dtabctl: " << error << "\n";
       *code = kExitOther;
+      return std::nullopt;
+    }
+    // Protobuf strings must be UTF-8: the server would drop the request as
+    // undecodable, with a misleading status.
+    if (!google::protobuf::internal::IsStructurallyValidUTF8(*text)) {
+      io.err << "dtabctl: invalid dtab: " << (*path == "-" ? "standard input" : *path)
+             << " is not valid UTF-8\n";
+      *code = kExitUsage;
+      return std::nullopt;
     }
     return text;
   }

@@ -1,6 +1,7 @@
 #include "dtab/parser.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +53,42 @@ size_t CharLength(absl::string_view text, size_t i) {
   for (size_t k = 1; k < n; ++k) {
     if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
       return 1;
+    }
+  }
+  return n;
+}
+
+// Length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF), or 0 when the
+// bytes there are not one.
+size_t Utf8Length(absl::string_view text, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char lead = at(0);
+  if (lead < 0x80) {
+    return 1;
+  }
+  size_t n = 0;
+  unsigned char lo = 0x80;  // bounds of the second byte
+  unsigned char hi = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    n = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    n = 3;
+    lo = lead == 0xe0 ? 0xa0 : 0x80;
+    hi = lead == 0xed ? 0x9f : 0xbf;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    n = 4;
+    lo = lead == 0xf0 ? 0x90 : 0x80;
+    hi = lead == 0xf4 ? 0x8f : 0xbf;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || at(1) < lo || at(1) > hi) {
+    return 0;
+  }
+  for (size_t k = 2; k < n; ++k) {
+    if ((at(k) & 0xc0) != 0x80) {
+      return 0;
     }
   }
   return n;
@@ -203,7 +240,18 @@ class Parser {
         if (c == '\n') {
           in_comment = false;
         }
-        Next();
+        // Comments are stored and served as written, in protobuf strings
+        // and JSON: they must be UTF-8 (paths are ASCII already).
+        const size_t len = Utf8Length(text_, pos_);
+        if (len == 0) {
+          if (error_.ok()) {
+            error_ = absl::InvalidArgumentError(
+                absl::StrCat("comment is not valid UTF-8 at byte ", pos_));
+          }
+          pos_ = text_.size();
+          return;
+        }
+        pos_ += len;
       } else if (c == '#') {
         in_comment = true;
         Next();
@@ -295,6 +343,13 @@ class Parser {
       return std::nullopt;
     }
     const double weight = ToDouble(number);
+    if (!std::isfinite(weight)) {
+      // Would print as "Infinity", which no parser reads back.
+      pos_ = start;
+      Illegal(absl::StrCat("weight of ", number.size(), " digits is out of range"), Peek(),
+              /*custom=*/true);
+      return std::nullopt;
+    }
     EatWhitespace();
     if (!Eat('*')) {
       return std::nullopt;

@@ -5,7 +5,9 @@
 // demands the end of input. Errors are InvalidArgument with Finagle's message
 // shape, e.g. "label char expected but end of input found at '/foo/bar/[]'".
 // ASCII only (DESIGN.md decision 2): whitespace is ` \t\n\v\f\r` and
-// `\x1c-\x1f`; weights use the digits 0-9.
+// `\x1c-\x1f`; weights use the digits 0-9 and must be finite (an overflowing
+// weight is InvalidArgument); comments may hold any valid UTF-8, and invalid
+// UTF-8 in one is InvalidArgument.
 //
 // Thread-safety: pure functions, safe to call concurrently.
 #ifndef DTABD_DTAB_PARSER_H_

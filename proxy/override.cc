@@ -1,5 +1,6 @@
 #include "proxy/override.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -14,6 +15,9 @@ namespace {
 std::shared_ptr<const Override> Rejected(absl::Status status) {
   return std::make_shared<const Override>(std::move(status));
 }
+
+// The bytes a value's length takes in an OverrideCache key.
+constexpr size_t kLengthBytes = sizeof(uint32_t);
 
 // Whether a dentry prefix lies below `allowed` (every element of `allowed`
 // matched literally, in order; a wildcard never counts as a match).
@@ -99,11 +103,11 @@ std::shared_ptr<const Override> OverrideCache::Get(absl::Span<const absl::string
   size_t key_size = 0;
   for (absl::string_view v : ctx) {
     h = absl::HashOf(h, v);
-    key_size += v.size() + 1;
+    key_size += kLengthBytes + v.size();
   }
   for (absl::string_view v : user) {
     h = absl::HashOf(h, v);
-    key_size += v.size() + 1;
+    key_size += kLengthBytes + v.size();
   }
   Entry& e = entries_[h % entries_.size()];
   if (e.value != nullptr && e.policy == &policy && e.ctx_count == ctx.size() &&
@@ -112,11 +116,14 @@ std::shared_ptr<const Override> OverrideCache::Get(absl::Span<const absl::string
     bool same = true;
     for (absl::Span<const absl::string_view> part : {ctx, user}) {
       for (absl::string_view v : part) {
-        if (absl::string_view(e.key).substr(pos, v.size()) != v || e.key[pos + v.size()] != '\0') {
+        const uint32_t len = static_cast<uint32_t>(v.size());
+        if (pos + kLengthBytes + v.size() > e.key.size() ||
+            std::memcmp(e.key.data() + pos, &len, kLengthBytes) != 0 ||
+            absl::string_view(e.key).substr(pos + kLengthBytes, v.size()) != v) {
           same = false;
           break;
         }
-        pos += v.size() + 1;
+        pos += kLengthBytes + v.size();
       }
       if (!same) break;
     }
@@ -132,8 +139,9 @@ std::shared_ptr<const Override> OverrideCache::Get(absl::Span<const absl::string
   e.key.reserve(key_size);
   for (absl::Span<const absl::string_view> part : {ctx, user}) {
     for (absl::string_view v : part) {
+      const uint32_t len = static_cast<uint32_t>(v.size());
+      e.key.append(reinterpret_cast<const char*>(&len), kLengthBytes);
       e.key.append(v.data(), v.size());
-      e.key.push_back('\0');
     }
   }
   e.value = ParseOverride(ctx, user, policy);

@@ -76,7 +76,8 @@ class OverrideCache {
   struct Entry {
     const CompiledPolicy* policy = nullptr;
     size_t ctx_count = 0;
-    // Every value followed by a NUL (ctx first, then user).
+    // Every value as its 4-byte length then its bytes (ctx first, then
+    // user): unambiguous even when values hold NUL bytes.
     std::string key;
     std::shared_ptr<const Override> value;
   };

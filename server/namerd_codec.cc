@@ -23,7 +23,11 @@ std::string VersionToEtag(int64_t version) {
 
 absl::StatusOr<int64_t> EtagToVersion(absl::string_view etag) {
   etag = absl::StripAsciiWhitespace(etag);
-  etag = absl::StripPrefix(etag, "W/");
+  // The weak marker only when a quoted tag follows: an unquoted ETag may
+  // itself start with "W/" (base64 of a version whose top 12 bits are 0x5bf).
+  if (absl::StartsWith(etag, "W/\"")) {
+    etag.remove_prefix(2);
+  }
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
     etag = etag.substr(1, etag.size() - 2);
   }

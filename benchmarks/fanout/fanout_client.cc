@@ -5,7 +5,7 @@
 //   fanout_client --server HOST:PORT --streams N [--per-channel 100]
 //                 [--queues 8] [--namespace fanout] [--updates 20] [--pause-ms 50]
 //                 [--baseline 5] [--dtabd-pid PID] [--reconnect]
-//                 [--timeout-s 60] [--json FILE]
+//                 [--timeout-s 60] [--json FILE] [--hold-s S]
 //
 // 1. Writes the namespace (PutDtab, a 10-dentry dtab), then --baseline
 //    updates with no stream open (the commit's own cost: SQLite, fsync with
@@ -38,11 +38,20 @@
 //    stream that receives a version it already had counts as a duplicate
 //    (in every step).
 //
+// --hold-s S (tests/soak/soak.sh) replaces 1-4: writes nothing, opens the N
+// streams on an existing namespace, waits until each holds a version, prints
+// "fanout: holding N streams ...", keeps them open (ACKing whatever arrives)
+// for S seconds or until SIGTERM/SIGINT, then prints one "fanout: held ..."
+// line (versions received, the newest version held, lowest and highest over
+// the streams, streams ended, duplicates, protocol errors); exit 1 if a
+// stream ended meanwhile or a duplicate or protocol error was seen.
+//
 // Exit 0 when it could measure (duplicates are reported, not fatal); 1 on an
 // RPC error, a stream ending unexpectedly or a wait exceeding --timeout-s;
 // 2 on bad flags. One human summary on stdout; --json writes the figures for
 // benchmarks/fanout/run.sh, which checks the goals.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -109,6 +118,7 @@ struct Flags {
   bool reconnect = false;
   double timeout_s = 60;
   std::string json;
+  double hold_s = 0;  // > 0: the subscribe-only mode (Hold)
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -260,7 +270,10 @@ class Fanout {
       ++reached_;
     }
     held = version;
-    stats_[version].arrivals.push_back(at);
+    ++received_;
+    if (flags_.hold_s <= 0) {  // a soak runs for long: no per-version arrival log
+      stats_[version].arrivals.push_back(at);
+    }
   }
   void OnProtocolError(std::string what) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -441,6 +454,21 @@ class Fanout {
     return std::all_of(held_.begin(), held_.end(), [&](int64_t h) { return h == version; });
   }
   int64_t retried() const { return retried_; }
+  // Streams that ended (any status) and are not yet collected by WaitForTarget.
+  size_t ended() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return ended_.size();
+  }
+  int64_t received() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+  // The lowest and highest newest-version-held over the streams.
+  std::pair<int64_t, int64_t> HeldRange() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto [lo, hi] = std::minmax_element(held_.begin(), held_.end());
+    return {*lo, *hi};
+  }
 
  private:
   void Open(int i) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -473,6 +501,7 @@ class Fanout {
   int live_ ABSL_GUARDED_BY(mu_) = 0;     // started, Finish not yet completed
   std::vector<Ended> ended_ ABSL_GUARDED_BY(mu_);
   int64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t received_ ABSL_GUARDED_BY(mu_) = 0;  // versions received, duplicates aside
   std::string first_duplicate_ ABSL_GUARDED_BY(mu_);
   int64_t protocol_errors_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_protocol_error_ ABSL_GUARDED_BY(mu_);
@@ -666,6 +695,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       ok = absl::SimpleAtod(value, &f.timeout_s) && f.timeout_s > 0;
     } else if (arg == "--json") {
       f.json = value;
+    } else if (arg == "--hold-s") {
+      ok = absl::SimpleAtod(value, &f.hold_s) && f.hold_s > 0;
     } else {
       ok = false;
     }
@@ -673,7 +704,7 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       std::cerr << "fanout_client: bad flag '" << argv[i] << "'\n"
                 << "usage: fanout_client --server HOST:PORT --streams N [--per-channel N] [--queues N] "
                    "[--namespace NS] [--updates N] [--baseline N] [--pause-ms MS] [--dtabd-pid PID] "
-                   "[--reconnect] [--timeout-s S] [--json FILE]\n";
+                   "[--reconnect] [--timeout-s S] [--json FILE] [--hold-s S]\n";
       return std::nullopt;
     }
   }
@@ -684,6 +715,59 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
   return f;
 }
 
+// --hold-s: the subscribe-only mode (see the top of the file).
+int Hold(const Flags& flags) {
+  // Blocked before any thread starts, so every thread inherits the mask and
+  // only sigtimedwait below takes these signals.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  Fanout fanout(flags);
+  fanout.MakeChannels();
+  fanout.SetTarget(1);  // any version
+  const Clock::time_point open_start = Clock::now();
+  fanout.OpenAll();
+  if (!fanout.WaitForTarget()) {
+    return 1;
+  }
+  std::printf("fanout: holding %d streams over %zu channels to %s, namespace '%s' (opened in "
+              "%.0f ms, %lld refused and retried)\n",
+              flags.streams, fanout.channels(), flags.server.c_str(), flags.ns.c_str(),
+              Ms(Clock::now() - open_start), static_cast<long long>(fanout.retried()));
+  std::fflush(stdout);
+  const size_t ended0 = fanout.ended();
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(flags.hold_s);
+  int sig = -1;
+  while (sig < 0 && fanout.ended() == ended0) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      break;
+    }
+    const timespec ts = absl::ToTimespec(std::min(left, absl::Seconds(1)));
+    sig = sigtimedwait(&stop, nullptr, &ts);
+  }
+  const size_t ended = fanout.ended() - ended0;
+  const auto [lo, hi] = fanout.HeldRange();
+  std::printf("fanout: held %d streams for %.1f s (%s): %lld versions received, newest held "
+              "min %lld max %lld; %zu ended, %lld duplicates, %lld protocol errors\n",
+              flags.streams, absl::ToDoubleSeconds(absl::Now() - start),
+              sig > 0 ? "signalled" : (ended > 0 ? "a stream ended" : "time up"),
+              static_cast<long long>(fanout.received()), static_cast<long long>(lo),
+              static_cast<long long>(hi), ended, static_cast<long long>(fanout.duplicates()),
+              static_cast<long long>(fanout.protocol_errors()));
+  if (fanout.duplicates() > 0) {
+    std::printf("fanout: first duplicate: %s\n", fanout.first_duplicate().c_str());
+  }
+  if (fanout.protocol_errors() > 0) {
+    std::printf("fanout: first protocol error: %s\n", fanout.first_protocol_error().c_str());
+  }
+  std::fflush(stdout);
+  return ended > 0 || fanout.duplicates() > 0 || fanout.protocol_errors() > 0 ? 1 : 0;
+}
+
 int Main(int argc, char** argv) {
   std::optional<Flags> flags = ParseFlags(argc, argv);
   if (!flags) {
@@ -692,6 +776,9 @@ int Main(int argc, char** argv) {
   // Only this tool's own locks: abseil's deadlock detection (on in
   // Debian's build) would cost a graph lookup per lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (flags->hold_s > 0) {
+    return Hold(*flags);
+  }
   const int n = flags->streams;
   Fanout fanout(*flags);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -846,6 +847,33 @@ TEST(ParserTest, RandomTokenSoupParsesOrFailsWithAWellFormedMessage) {
     }
   }
   EXPECT_GT(parsed, 100);  // the soup is not all garbage
+}
+
+// Hostile input (issue 8): a weight that overflows a double would print as
+// "Infinity", which nothing parses back, so it is rejected.
+TEST(ParserTest, RejectsWeightThatOverflows) {
+  const std::string huge(400, '9');
+  EXPECT_EQ(ErrorOf(ParseTree(absl::StrCat(huge, "*/a & /b"))),
+            absl::StrCat("weight of 400 digits is out of range at '[9]", huge.substr(1),
+                         "*/a & /b'"));
+  EXPECT_FALSE(ParseDtab(absl::StrCat("/x=>/a & ", huge, ".5*/b")).ok());
+  // The largest finite weights still parse.
+  EXPECT_TRUE(ParseTree(absl::StrCat(std::string(308, '9'), "*/a & /b")).ok());
+}
+
+// Comments are kept with the dtab and served in protobuf strings and JSON,
+// so bytes that are not UTF-8 are rejected; UTF-8 text is fine.
+TEST(ParserTest, RejectsCommentThatIsNotUtf8) {
+  EXPECT_TRUE(ParseDtab("# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n/a=>/b").ok());
+  EXPECT_EQ(ErrorOf(ParseDtab("/a=>/b # \xff\n")), "comment is not valid UTF-8 at byte 9");
+  EXPECT_EQ(ErrorOf(ParseDtab("# \xc3\x28\n/a=>/b")), "comment is not valid UTF-8 at byte 2");
+  // Overlong form, surrogate, above U+10FFFF, truncated at the end.
+  for (const char* bad : {"# \xc0\xaf", "# \xe0\x80\xaf", "# \xed\xa0\x80", "# \xf4\x90\x80\x80",
+                          "# \xe2\x82"}) {
+    EXPECT_FALSE(ParseDtab(bad).ok()) << absl::CHexEscape(bad);
+  }
+  // Outside comments non-ASCII bytes were already label errors.
+  EXPECT_FALSE(ParseDtab("/a=>/\xff").ok());
 }
 
 }  // namespace

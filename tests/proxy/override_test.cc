@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "dtab/indexed_dtab.h"
@@ -267,6 +268,33 @@ TEST(OverrideCacheTest, MissesOnADifferentSplitInASingleSlot) {
   EXPECT_EQ(cache.Get(Values{"/a=>/b", "/c=>/d"}, {}, policy)->text, "/a=>/b;/c=>/d");
   EXPECT_EQ(cache.hits(), 0u);
   EXPECT_EQ(cache.misses(), 5u);
+}
+
+TEST(OverrideCacheTest, MissesOnADifferentSplitAtANulByte) {
+  // Found by tests/fuzz/override_fuzz: keys used to end each value with a
+  // NUL, so a NUL inside a value could pass for a value boundary and a
+  // different split of the same bytes hit another split's entry.
+  OverrideCache cache(1);
+  const CompiledPolicy policy = AnyPrefix();
+  const std::string nuls(3, '\0');
+  const absl::string_view with_nul("/a=>/b #\0#x", 11);
+  std::shared_ptr<const Override> a =
+      cache.Get(Values{absl::string_view(nuls)}, Values{""}, policy);
+  std::shared_ptr<const Override> b =
+      cache.Get(Values{""}, Values{absl::string_view(nuls)}, policy);
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_TRUE(absl::StartsWith(a->status.message(), "l5d-ctx-dtab: ")) << a->status;
+  EXPECT_TRUE(absl::StartsWith(b->status.message(), "l5d-dtab: ")) << b->status;
+
+  // Both splits valid, with different meanings: the comment ends the value.
+  std::shared_ptr<const Override> c = cache.Get(Values{with_nul}, Values{"/c=>/d"}, policy);
+  std::shared_ptr<const Override> d =
+      cache.Get(Values{"/a=>/b #"}, Values{absl::string_view("#x\0/c=>/d", 9)}, policy);
+  EXPECT_EQ(cache.hits(), 0u);
+  ASSERT_TRUE(c->status.ok()) << c->status;
+  ASSERT_TRUE(d->status.ok()) << d->status;
+  EXPECT_EQ(c->text, "/a=>/b;/c=>/d");
+  EXPECT_EQ(d->text, "/a=>/b");
 }
 
 TEST(OverrideCacheTest, MissesOnADifferentPolicyObject) {

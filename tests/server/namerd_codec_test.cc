@@ -21,6 +21,20 @@ TEST(NamerdCodecTest, EtagRoundTripsAndToleratesQuotes) {
   EXPECT_EQ(*quoted, 2);
 }
 
+TEST(NamerdCodecTest, UnquotedEtagStartingWithWSlashRoundTrips) {
+  // Found by tests/fuzz/namerd_codec_fuzz: "W/" was stripped as a weak
+  // marker even without a quoted tag after it.
+  const int64_t v = 0x5bfffffffffffff7;
+  const std::string etag = VersionToEtag(v);
+  ASSERT_EQ(etag.substr(0, 2), "W/");
+  absl::StatusOr<int64_t> back = EtagToVersion(etag);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, v);
+  absl::StatusOr<int64_t> weak = EtagToVersion("W/\"" + etag + "\"");
+  ASSERT_TRUE(weak.ok()) << weak.status();
+  EXPECT_EQ(*weak, v);
+}
+
 TEST(NamerdCodecTest, ForeignEtagIsInvalidArgument) {
   EXPECT_EQ(EtagToVersion("not-base64!").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(EtagToVersion("AAE=").status().code(), absl::StatusCode::kInvalidArgument);

@@ -1,0 +1,24 @@
+# Included through CMAKE_PROJECT_INCLUDE by `make test-tsan` only (docs/RELIABILITY.md
+# "Sanitizers"). Every target created after this point links absl_sync_tsan_shim (TSan
+# annotations for Debian's uninstrumented absl::Mutex and friends; see that file), and every
+# executable exports the shim's symbols so that gRPC's and abseil's own calls reach it too.
+find_package(absl CONFIG REQUIRED)
+add_library(dtabd_tsan_absl_shim STATIC ${CMAKE_CURRENT_LIST_DIR}/absl_sync_tsan_shim.cc)
+target_link_libraries(dtabd_tsan_absl_shim PUBLIC absl::synchronization ${CMAKE_DL_LIBS})
+link_libraries(dtabd_tsan_absl_shim)
+string(APPEND CMAKE_EXE_LINKER_FLAGS
+  " -Wl,--export-dynamic-symbol=_ZN4absl7debian35Mutex*"
+  " -Wl,--export-dynamic-symbol=_ZN4absl7debian37CondVar*"
+  " -Wl,--export-dynamic-symbol=_ZNK4absl7debian312Notification*"
+  " -Wl,--export-dynamic-symbol=_ZN4absl7debian312Notification*"
+  " -Wl,--export-dynamic-symbol=_ZN4absl7debian315BlockingCounter*"
+  # Pull the shim into executables whose own objects use no absl synchronization.
+  " -Wl,--undefined=_ZN4absl7debian35Mutex4LockEv")
+
+# The shim's own check (a plain executable: exit 0, and no report in the log directory).
+find_package(Threads REQUIRED)
+add_executable(tsan_shim_test ${CMAKE_CURRENT_LIST_DIR}/tsan_shim_test.cc)
+target_link_libraries(tsan_shim_test PRIVATE absl::synchronization Threads::Threads)
+set_target_properties(tsan_shim_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+enable_testing()
+add_test(NAME tsan_shim_test COMMAND tsan_shim_test)
