@@ -81,8 +81,10 @@ test-asan: setup
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:detect_odr_violation=2:log_path=$(ASAN_LOGS)/asan \
 	  LSAN_OPTIONS=suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900; \
+	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '^soak_short_test$$'; \
 	  status=$$?; cd $(CURDIR); \
+	  echo "test-asan: soak_short_test not run: its RSS-growth check cannot hold under ASan" \
+	    "(freed memory is quarantined, 256 MiB per process); leaks are LeakSanitizer's job here"; \
 	  if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then head -n 60 $(ASAN_LOGS)/*; \
 	    echo "test-asan: sanitizer reports in $(ASAN_LOGS)"; exit 1; fi; exit $$status
 

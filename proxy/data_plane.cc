@@ -662,7 +662,9 @@ class DataPlane::Impl {
       co_return nullptr;
     }
     up->stream.set_option(tcp::no_delay(true), ec);
-    endpoint->RecordSuccess();
+    // Not a success yet for failure accrual: an endpoint that accepts
+    // connections but never answers must still be ejected. Only a complete
+    // response resets its failures.
     co_return up;
   }
 

@@ -724,6 +724,36 @@ TEST_F(ProxyIntegrationTest, SigtermDrainsInFlightRequestsAndClosesIdleConnectio
   EXPECT_THAT(p->stderr_output(), HasSubstr("draining"));
 }
 
+// Regression: only refused connections counted toward ejection, so an
+// endpoint that accepted and never answered kept getting requests, each
+// waiting out the request timeout.
+TEST_F(ProxyIntegrationTest, AnEndpointThatTimesOutIsEjected) {
+  Backend::Options hang;
+  hang.delay = absl::Seconds(3);
+  Backend* slow = Echo("slow", hang);
+  Backend* fast = Echo("fast");
+  ASSERT_FALSE(HasFailure());
+  ProxyProcess* p = Proxy(
+      StaticConfig("/svc=>/#/io.l5d.fs", "    client: {request_timeout_ms: 200, failures_to_eject: 2}\n",
+                   "namers:\n  - {kind: io.l5d.fs, root_dir: disco}\n"),
+      {{"disco/world", absl::StrCat("127.0.0.1 ", slow->port(), "\n127.0.0.1 ", fast->port(), "\n")}});
+  ASSERT_NE(p, nullptr);
+  const std::string out = p->address("out");
+  // Until the slow endpoint has failed twice, some requests time out (503).
+  int timeouts = 0;
+  for (int i = 0; i < 40 && timeouts < 2; ++i) {
+    if (Get(out, "world").status == 503) ++timeouts;
+  }
+  ASSERT_EQ(timeouts, 2);
+  // Ejected (for 5 s by default): every request now goes to the fast one.
+  for (int i = 0; i < 20; ++i) {
+    HttpResponse r = Get(out, "world");
+    EXPECT_EQ(r.status, 200) << r;
+    EXPECT_EQ(Who(r), "fast");
+  }
+  EXPECT_EQ(slow->request_count(), 2u);
+}
+
 // --- clear_context --------------------------------------------------------
 
 TEST_F(ProxyIntegrationTest, ClearContextDropsInboundContextAndStripsResponses) {

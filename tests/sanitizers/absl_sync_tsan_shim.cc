@@ -54,15 +54,32 @@ unsigned HeldFlags(const absl::Mutex* mu) {
   return (word->load(std::memory_order_relaxed) & 0x8) != 0 ? 0 : __tsan_mutex_read_lock;
 }
 
+// Set while a wrapper runs the library's definition: the library's *WithTimeout members call
+// the *WithDeadline ones (and Notification calls Mutex members) through the PLT, which lands
+// in this file again; only the outermost call is annotated.
+thread_local bool in_library = false;
+
+template <typename F>
+auto InLibrary(F call) {
+  bool outer = !in_library;
+  in_library = true;
+  auto result = call();
+  in_library = !outer;
+  return result;
+}
+
 // A wait that releases `mu` and re-acquires it before returning (Await*, CondVar::Wait*),
 // annotated as abseil's AwaitCommon and CondVar::WaitCommon are.
 template <typename F>
 auto ReleaseAndReacquire(absl::Mutex* mu, F wait) {
+  if (in_library) {
+    return wait();
+  }
   unsigned flags = HeldFlags(mu);
   __tsan_mutex_pre_unlock(mu, flags);
   __tsan_mutex_post_unlock(mu, flags);
   __tsan_mutex_pre_lock(mu, flags);
-  auto result = wait();
+  auto result = InLibrary(wait);
   __tsan_mutex_post_lock(mu, flags, 0);
   return result;
 }
@@ -70,8 +87,11 @@ auto ReleaseAndReacquire(absl::Mutex* mu, F wait) {
 // A lock acquisition (Lock, ReaderLock, LockWhen*...): `flags` is 0 or __tsan_mutex_read_lock.
 template <typename F>
 auto Acquire(absl::Mutex* mu, unsigned flags, F lock) {
+  if (in_library) {
+    return lock();
+  }
   __tsan_mutex_pre_lock(mu, flags);
-  auto result = lock();
+  auto result = InLibrary(lock);
   __tsan_mutex_post_lock(mu, flags, 0);
   return result;
 }
