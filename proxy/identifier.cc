@@ -18,27 +18,37 @@ absl::string_view TargetPath(absl::string_view target) {
 }  // namespace
 
 Identifier::Identifier(std::vector<IdentifierConfig> configs, dtab::Path dst_prefix)
-    : configs_(std::move(configs)), dst_prefix_(std::move(dst_prefix)) {
-  for (IdentifierConfig& c : configs_) {
-    if (c.header.empty()) c.header = c.kind == "io.l5d.header" ? "l5d-name" : "Host";
+    : dst_prefix_(std::move(dst_prefix)) {
+  for (IdentifierConfig& c : configs) {
+    Compiled::Kind kind = Compiled::Kind::kHeaderToken;  // io.l5d.header.token
+    if (c.kind == "io.l5d.methodAndHost") {
+      kind = Compiled::Kind::kMethodAndHost;
+    } else if (c.kind == "io.l5d.path") {
+      kind = Compiled::Kind::kPath;
+    } else if (c.kind == "io.l5d.header") {
+      kind = Compiled::Kind::kHeader;
+    }
+    if (c.header.empty()) c.header = kind == Compiled::Kind::kHeader ? "l5d-name" : "Host";
+    identifiers_.push_back({kind, std::move(c)});
   }
 }
 
 absl::StatusOr<Identified> Identifier::Identify(const RequestInfo& request) const {
   absl::Status first_error;
-  for (const IdentifierConfig& config : configs_) {
-    absl::StatusOr<Identified> id = IdentifyOne(config, request);
+  for (const Compiled& c : identifiers_) {
+    absl::StatusOr<Identified> id = IdentifyOne(c, request);
     if (id.ok()) return id;
     if (first_error.ok()) first_error = id.status();
   }
   return first_error;
 }
 
-absl::StatusOr<Identified> Identifier::IdentifyOne(const IdentifierConfig& config,
+absl::StatusOr<Identified> Identifier::IdentifyOne(const Compiled& c,
                                                    const RequestInfo& request) const {
+  const IdentifierConfig& config = c.config;
   Identified out;
   out.name = dst_prefix_;
-  if (config.kind == "io.l5d.methodAndHost") {
+  if (c.kind == Compiled::Kind::kMethodAndHost) {
     if (request.version == 11) {
       std::optional<absl::string_view> host = request.header("host");
       if (!host.has_value() || host->empty()) {
@@ -55,7 +65,7 @@ absl::StatusOr<Identified> Identifier::IdentifyOne(const IdentifierConfig& confi
     }
     return out;
   }
-  if (config.kind == "io.l5d.path") {
+  if (c.kind == Compiled::Kind::kPath) {
     absl::string_view path = TargetPath(request.target);
     size_t pos = 0;
     int taken = 0;
@@ -79,7 +89,7 @@ absl::StatusOr<Identified> Identifier::IdentifyOne(const IdentifierConfig& confi
     }
     return out;
   }
-  if (config.kind == "io.l5d.header") {
+  if (c.kind == Compiled::Kind::kHeader) {
     const std::string& name = config.header;
     std::optional<absl::string_view> value = request.header(name);
     if (!value.has_value() || value->empty()) {

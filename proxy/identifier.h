@@ -48,10 +48,16 @@ class Identifier {
   absl::StatusOr<Identified> Identify(const RequestInfo& request) const;
 
  private:
-  absl::StatusOr<Identified> IdentifyOne(const IdentifierConfig& config,
-                                         const RequestInfo& request) const;
+  // A configured identifier, its kind resolved once (not per request).
+  struct Compiled {
+    enum class Kind { kHeaderToken, kMethodAndHost, kPath, kHeader };
+    Kind kind;
+    IdentifierConfig config;  // header filled with its kind's default
+  };
 
-  std::vector<IdentifierConfig> configs_;
+  absl::StatusOr<Identified> IdentifyOne(const Compiled& c, const RequestInfo& request) const;
+
+  std::vector<Compiled> identifiers_;
   dtab::Path dst_prefix_;
 };
 
