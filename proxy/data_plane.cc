@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/base/thread_annotations.h"
@@ -230,6 +232,20 @@ size_t ViaHops(const Fields& fields) {
   return hops;
 }
 
+
+// Whether a request header block (the bytes the parser consumed for it)
+// holds obs-fold: a line break followed by a space or tab (RFC 9112 section
+// 5.2). Beast unfolds such lines silently; a proxy must not forward a value
+// its peers may split differently.
+bool HasObsFold(const char* header, size_t size) {
+  const char* end = header + size;
+  for (const char* p = header; p < end;) {
+    p = static_cast<const char*>(std::memchr(p, '\n', end - p));
+    if (p == nullptr || ++p == end) return false;
+    if (*p == ' ' || *p == '\t') return true;
+  }
+  return false;
+}
 
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -540,8 +556,16 @@ class DataPlane::Impl {
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       s.idle = true;
       s.SetDeadline(Clock::now() + ToChrono(cc.idle_timeout));
-      co_await bhttp::async_read_header(s.client, buffer, parser, Ec(ec));
+      const bool folded = co_await ReadRequestHeader(s.client, buffer, parser, ec);
       s.idle = false;
+      if (folded) {
+        ++w.stats.malformed;
+        co_await SendError(s, l, 400,
+                           "malformed HTTP request: obsolete line folding in a header field "
+                           "(RFC 9112 section 5.2)",
+                           false, 11, false);
+        break;
+      }
       if (ec) {
         if (ec == bhttp::error::header_limit) {
           ++w.stats.malformed;
@@ -558,6 +582,40 @@ class DataPlane::Impl {
     }
     s.client.shutdown(tcp::socket::shutdown_send, ec);
     s.client.close(ec);
+  }
+
+  // Reads one request header into `parser`, as bhttp::async_read_header does
+  // (the same errors in `ec`), and also looks at the raw header bytes: returns
+  // true, without consuming them, if they hold obs-fold.
+  static awaitable<bool> ReadRequestHeader(Socket& sock, beast::flat_buffer& buffer,
+                                           RequestParser& parser, beast::error_code& ec) {
+    for (;;) {
+      ec = {};
+      if (buffer.size() > 0) {
+        const asio::const_buffer data = buffer.data();
+        const size_t used = parser.put(data, ec);
+        if (used > 0 && parser.is_header_done() &&
+            HasObsFold(static_cast<const char*>(data.data()), used)) {
+          co_return true;
+        }
+        buffer.consume(used);
+        if (ec != bhttp::error::need_more) co_return false;
+        ec = {};
+      }
+      const size_t got =
+          co_await sock.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), Ec(ec));
+      if (ec == asio::error::eof) {
+        if (parser.got_some()) {
+          ec = {};
+          parser.put_eof(ec);
+        } else {
+          ec = bhttp::error::end_of_stream;
+        }
+        co_return false;
+      }
+      if (ec) co_return false;
+      buffer.commit(got);
+    }
   }
 
   // Answers a proxy-generated error. Returns whether the connection may

@@ -1242,7 +1242,7 @@ class ScriptedBackend {
 
   int port() const { return port_; }
   std::string inet() const { return absl::StrCat("/$/inet/127.0.0.1/", port_); }
-  // Connections served so far.
+  // Connections whose request head was read and answered (or is being).
   int served() const { return served_.load(); }
 
  private:
@@ -1272,6 +1272,9 @@ class ScriptedBackend {
         }
         head.append(buf, static_cast<size_t>(n));
       }
+      // Counted before the reply goes out: a client that has the reply
+      // must see the count (it raced with the close before).
+      ++served_;
       absl::string_view out = reply;
       while (!out.empty()) {
         const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
@@ -1281,7 +1284,6 @@ class ScriptedBackend {
         out.remove_prefix(static_cast<size_t>(n));
       }
       close(fd);
-      ++served_;
     }
   }
 
