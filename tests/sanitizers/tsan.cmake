@@ -2,6 +2,8 @@
 # "Sanitizers"). Every target created after this point links absl_sync_tsan_shim (TSan
 # annotations for Debian's uninstrumented absl::Mutex and friends; see that file), and every
 # executable exports the shim's symbols so that gRPC's and abseil's own calls reach it too.
+# The TSan runtime replaces operator new, as benchmarks/bench_util.cc does.
+set(DTABD_SKIP_MICROBENCHMARKS ON)
 find_package(absl CONFIG REQUIRED)
 add_library(dtabd_tsan_absl_shim STATIC ${CMAKE_CURRENT_LIST_DIR}/absl_sync_tsan_shim.cc)
 target_link_libraries(dtabd_tsan_absl_shim PUBLIC absl::synchronization ${CMAKE_DL_LIBS})
