@@ -99,7 +99,7 @@ test-tsan: setup
 	cmake --build $(BUILD_DIR)-tsan -j $(JOBS)
 	rm -rf $(TSAN_LOGS) && mkdir -p $(TSAN_LOGS)
 	cd $(BUILD_DIR)-tsan && \
-	  TSAN_OPTIONS=suppressions=$(SAN_SUPP)/tsan.supp:halt_on_error=0:second_deadlock_stack=1:history_size=4:log_path=$(TSAN_LOGS)/tsan \
+	  TSAN_OPTIONS=suppressions=$(SAN_SUPP)/tsan.supp:ignore_noninstrumented_modules=1:halt_on_error=0:second_deadlock_stack=1:history_size=4:log_path=$(TSAN_LOGS)/tsan \
 	  ctest --output-on-failure -j $(JOBS) --timeout 1800 $(TSAN_CTEST_ARGS); \
 	  status=$$?; cd $(CURDIR); \
 	  if [ -n "$$(ls -A $(TSAN_LOGS))" ]; then head -n 80 $(TSAN_LOGS)/*; \

@@ -96,6 +96,18 @@ auto Acquire(absl::Mutex* mu, unsigned flags, F lock) {
   return result;
 }
 
+// Whether `pc` is in this executable, where everything is built with -fsanitize=thread, as
+// opposed to a shared library (Debian's gRPC, abseil...), which is not.
+bool InInstrumentedCode(const void* pc) {
+  static const void* const exe_base = [] {
+    Dl_info self{};
+    dladdr(reinterpret_cast<const void*>(&HeldFlags), &self);
+    return self.dli_fbase;
+  }();
+  Dl_info info{};
+  return dladdr(pc, &info) != 0 && info.dli_fbase == exe_base;
+}
+
 }  // namespace
 
 namespace absl {
@@ -103,7 +115,12 @@ ABSL_NAMESPACE_BEGIN
 
 Mutex::~Mutex() {
   static auto real = Real<void (*)(Mutex*)>(SHIM_MUTEX "D2Ev");
-  __tsan_mutex_destroy(this, 0);
+  // A destruction by gRPC's own code is ordered after its last use by gRPC's reference
+  // counts, atomics TSan cannot see in an uninstrumented library; TSan ignores memory
+  // accesses from such libraries (ignore_noninstrumented_modules=1), and so does this.
+  if (InInstrumentedCode(__builtin_return_address(0))) {
+    __tsan_mutex_destroy(this, 0);
+  }
   real(this);
 }
 

@@ -2,6 +2,8 @@
 # "Sanitizers"). Every target created after this point links absl_sync_tsan_shim (TSan
 # annotations for Debian's uninstrumented absl::Mutex and friends; see that file), and every
 # executable exports the shim's symbols so that gRPC's and abseil's own calls reach it too.
+# gRPC's inline header code is left uninstrumented, as its libraries are (see the list).
+string(APPEND CMAKE_CXX_FLAGS " -fsanitize-ignorelist=${CMAKE_CURRENT_LIST_DIR}/tsan_ignorelist.txt")
 # The TSan runtime replaces operator new, as benchmarks/bench_util.cc does.
 set(DTABD_SKIP_MICROBENCHMARKS ON)
 find_package(absl CONFIG REQUIRED)
