@@ -4,7 +4,6 @@
 
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -40,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "proxy/request_framing.h"
 
 namespace dtabd::proxy {
 namespace {
@@ -232,20 +232,6 @@ size_t ViaHops(const Fields& fields) {
   return hops;
 }
 
-
-// Whether a request header block (the bytes the parser consumed for it)
-// holds obs-fold: a line break followed by a space or tab (RFC 9112 section
-// 5.2). Beast unfolds such lines silently; a proxy must not forward a value
-// its peers may split differently.
-bool HasObsFold(const char* header, size_t size) {
-  const char* end = header + size;
-  for (const char* p = header; p < end;) {
-    p = static_cast<const char*>(std::memchr(p, '\n', end - p));
-    if (p == nullptr || ++p == end) return false;
-    if (*p == ' ' || *p == '\t') return true;
-  }
-  return false;
-}
 
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -595,7 +581,7 @@ class DataPlane::Impl {
         const asio::const_buffer data = buffer.data();
         const size_t used = parser.put(data, ec);
         if (used > 0 && parser.is_header_done() &&
-            HasObsFold(static_cast<const char*>(data.data()), used)) {
+            HasObsFold(absl::string_view(static_cast<const char*>(data.data()), used))) {
           co_return true;
         }
         buffer.consume(used);

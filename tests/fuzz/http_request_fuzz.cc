@@ -5,8 +5,12 @@
 // identifier kind and its override taken through an OverrideCache. That
 // sequence lives inside DataPlane::Impl::Handle (proxy/data_plane.cc), which
 // has no entry point without sockets, so this target makes the same public
-// calls in the same order. Properties:
+// calls in the same order, including the obs-fold check on the consumed
+// header bytes (a folded request is answered 400 there, so it stops here).
+// Properties:
 //   - no crash, leak or hang, whatever the bytes (smuggling shapes included);
+//   - HasObsFold agrees with a plain search for "\n " and "\n\t" in the
+//     bytes the parser consumed for the header;
 //   - an identified name starts with the dst prefix, has no empty label and
 //     its Show re-parses to it; io.l5d.header names are the prefix ++ the
 //     header's path; io.l5d.path with consume rewrites to a '/' target;
@@ -27,6 +31,7 @@
 #include "dtab/parser.h"
 #include "proxy/identifier.h"
 #include "proxy/override.h"
+#include "proxy/request_framing.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -143,6 +148,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   boost::beast::error_code ec;
   size_t used = parser.put(boost::asio::buffer(data, size), ec);
   if (ec || !parser.is_header_done()) return 0;  // answered 400/431, or waiting for more
+
+  const absl::string_view header(reinterpret_cast<const char*>(data), used);
+  const bool folded = dtabd::proxy::HasObsFold(header);
+  const bool expected = absl::StrContains(header, "\n ") || absl::StrContains(header, "\n\t");
+  FUZZ_CHECK(folded == expected, absl::StrCat("HasObsFold says ", folded));
+  if (folded) return 0;  // answered 400 and closed
 
   const auto& req = parser.get();
   CheckIdentifiers(req);
