@@ -1,9 +1,11 @@
 #include "server/discovery_service.h"
 
+#include <grpcpp/server_builder.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <utility>
 
@@ -15,7 +17,19 @@
 namespace dtabd::server {
 namespace internal {
 
-using Reactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+// What a DiscoveryStream asks of its gRPC call. Called under the stream's
+// lock; at most one read, one write and one finish outstanding. Completions
+// come back as DiscoveryStream::OnReadDone/OnWriteDone; after
+// DiscoveryStream::Detach nothing calls it.
+class StreamCall {
+ public:
+  virtual void StartRead(grpc::ByteBuffer* in) = 0;
+  virtual void StartWrite(const grpc::ByteBuffer* out) = 0;
+  virtual void Finish(grpc::Status status) = 0;
+
+ protected:
+  ~StreamCall() = default;
+};
 
 // Per-name delivery state of one stream, also what rollout status reports.
 struct NameState {
@@ -34,21 +48,21 @@ int64_t ParseVersion(const std::string& v) {
 std::string VersionString(int64_t v) { return v > 0 ? absl::StrCat(v) : std::string(); }
 
 // One DiscoveryService stream (state of the world or delta). Owned jointly
-// by its reactor and the service's registry; the reactor pointer is valid
-// while attached_ (guarded by mu_), so late fan-out after the call ended
-// does nothing.
+// by its call and the service's registry; the call pointer is valid until
+// Detach (guarded by mu_), so late fan-out after the call ended does
+// nothing.
 class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
  public:
   DiscoveryStream(DiscoveryServiceImpl* service, bool delta, std::string peer)
       : service_(service), delta_(delta), peer_(std::move(peer)), connected_at_(absl::Now()) {}
 
-  void Attach(Reactor* reactor) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Attach(StreamCall* call) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    reactor_ = reactor;
-    reactor_->StartRead(&in_);
+    call_ = call;
+    call_->StartRead(&in_);
   }
 
-  // The reactor's OnReadDone.
+  // The call's read completed.
   void OnReadDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (!ok) {  // the client closed its side or the call broke
@@ -75,7 +89,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     }
     if (!finished_) {
       in_.Clear();
-      reactor_->StartRead(&in_);
+      call_->StartRead(&in_);
     }
   }
 
@@ -105,11 +119,11 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     FinishLocked(std::move(status));
   }
 
-  // The reactor's OnDone: after it, nothing touches the reactor.
+  // The call is over: after this, nothing touches it.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     finished_ = true;
-    reactor_ = nullptr;
+    call_ = nullptr;
   }
 
   void FillSubscriber(v1::Subscriber* s) const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -163,12 +177,12 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
 
  private:
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || reactor_ == nullptr) {
+    if (finished_ || call_ == nullptr) {
       finished_ = true;
       return;
     }
     finished_ = true;
-    reactor_->Finish(std::move(status));
+    call_->Finish(std::move(status));
   }
 
   void SubscribeLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -312,7 +326,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
   }
 
   void MaybeSendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || writing_ || outstanding_ || reactor_ == nullptr || first_request_) {
+    if (finished_ || writing_ || outstanding_ || call_ == nullptr || first_request_) {
       return;  // one unacknowledged response at a time; dirty names wait
     }
     if (delta_) {
@@ -425,7 +439,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
     outstanding_nonce_ = nonce;
     outstanding_sent_ = std::move(sent);
     writing_ = true;
-    reactor_->StartWrite(&out_);
+    call_->StartWrite(&out_);
   }
 
   DiscoveryServiceImpl* const service_;
@@ -434,7 +448,7 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
   const absl::Time connected_at_;
 
   mutable absl::Mutex mu_;
-  Reactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;
+  StreamCall* call_ ABSL_GUARDED_BY(mu_) = nullptr;
   grpc::ByteBuffer in_ ABSL_GUARDED_BY(mu_);   // the pending read's buffer
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);  // untouched until OnWriteDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -462,38 +476,124 @@ class DiscoveryStream : public std::enable_shared_from_this<DiscoveryStream> {
   std::optional<absl::flat_hash_map<std::string, int64_t>> sotw_nacked_state_ ABSL_GUARDED_BY(mu_);
 };
 
-// The gRPC reactor of one stream; deletes itself in OnDone.
-class StreamReactor final : public Reactor {
+// A completion-queue tag: Proceed runs on the queue's thread with the
+// operation's result.
+class Tag {
  public:
-  StreamReactor(DiscoveryServiceImpl* service, std::shared_ptr<DiscoveryStream> stream)
-      : service_(service), stream_(std::move(stream)) {
-    stream_->Attach(this);
+  virtual void Proceed(bool ok) = 0;
+
+ protected:
+  ~Tag() = default;
+};
+
+// One StreamDtabs or DeltaDtabs call on the async API, from the request for
+// it until its last completion, when it deletes itself. `pending_` counts
+// the operations whose tags are still to come back: the request, then the
+// done notification, and at most one read, one write and one finish. The
+// done notification detaches the stream first, so no operation starts
+// after the count can reach zero.
+class AsyncStreamCall final : public StreamCall {
+ public:
+  // Asks `cq` for the next call of the method; the object lives until that
+  // call is over (or the request fails at shutdown).
+  static void Request(DiscoveryServiceImpl* service, grpc::ServerCompletionQueue* cq,
+                      bool delta) {
+    auto* call = new AsyncStreamCall(service, cq, delta);
+    call->ctx_.AsyncNotifyWhenDone(&call->done_);
+    if (delta) {
+      service->RequestDeltaDtabs(&call->ctx_, &call->rw_, cq, cq, &call->started_);
+    } else {
+      service->RequestStreamDtabs(&call->ctx_, &call->rw_, cq, cq, &call->started_);
+    }
   }
-  void OnReadDone(bool ok) override { stream_->OnReadDone(ok); }
-  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
-  void OnCancel() override { stream_->Finish(grpc::Status::CANCELLED); }
-  void OnDone() override {
-    stream_->Detach();
-    service_->Remove(stream_.get());
-    delete this;
+
+  void StartRead(grpc::ByteBuffer* in) override {
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    rw_.Read(in, &read_);
+  }
+  void StartWrite(const grpc::ByteBuffer* out) override {
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    rw_.Write(*out, &write_);
+  }
+  void Finish(grpc::Status status) override {
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    rw_.Finish(status, &finish_);
   }
 
  private:
-  DiscoveryServiceImpl* const service_;
-  const std::shared_ptr<DiscoveryStream> stream_;
-};
+  class Op final : public Tag {
+   public:
+    Op(AsyncStreamCall* call, void (AsyncStreamCall::*on_done)(bool))
+        : call_(call), on_done_(on_done) {}
+    void Proceed(bool ok) override { (call_->*on_done_)(ok); }
 
-// Ends a stream that was not admitted, with `status` and optional trailing
-// metadata.
-class RejectedReactor final : public Reactor {
- public:
-  RejectedReactor(grpc::CallbackServerContext* ctx, grpc::Status status, int64_t pushback_ms) {
-    if (pushback_ms > 0) {
-      ctx->AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(pushback_ms));
+   private:
+    AsyncStreamCall* const call_;
+    void (AsyncStreamCall::*const on_done_)(bool);
+  };
+
+  AsyncStreamCall(DiscoveryServiceImpl* service, grpc::ServerCompletionQueue* cq, bool delta)
+      : service_(service), cq_(cq), delta_(delta) {}
+  ~AsyncStreamCall() = default;
+
+  // The call arrived (ok), or the server is shutting down (not ok: no call,
+  // and no done notification will come).
+  void OnStarted(bool ok) {
+    if (!ok) {
+      Release();
+      return;
     }
-    Finish(std::move(status));
+    pending_.fetch_add(1, std::memory_order_relaxed);  // the done notification
+    service_->RequestCall(cq_, delta_);                 // the next one
+    int64_t pushback_ms = 0;
+    absl::StatusOr<std::shared_ptr<DiscoveryStream>> stream =
+        service_->OpenStream(ctx_, delta_, &pushback_ms);
+    if (!stream.ok()) {
+      if (pushback_ms > 0) {
+        ctx_.AddTrailingMetadata("grpc-retry-pushback-ms", absl::StrCat(pushback_ms));
+      }
+      Finish(ToGrpcStatus(stream.status()));
+    } else {
+      stream_ = *std::move(stream);
+      stream_->Attach(this);
+    }
+    Release();
   }
-  void OnDone() override { delete this; }
+  void OnRead(bool ok) {
+    stream_->OnReadDone(ok);
+    Release();
+  }
+  void OnWrite(bool ok) {
+    stream_->OnWriteDone(ok);
+    Release();
+  }
+  void OnFinished(bool /*ok*/) { Release(); }
+  // The call is over (finished, cancelled or broken).
+  void OnDone(bool /*ok*/) {
+    if (stream_ != nullptr) {
+      stream_->Detach();
+      service_->Remove(stream_.get());
+    }
+    Release();
+  }
+  void Release() {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
+
+  DiscoveryServiceImpl* const service_;
+  grpc::ServerCompletionQueue* const cq_;
+  const bool delta_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> rw_{&ctx_};
+  std::shared_ptr<DiscoveryStream> stream_;  // null for a rejected call
+  std::atomic<int> pending_{1};              // the request
+  Op started_{this, &AsyncStreamCall::OnStarted};
+  Op read_{this, &AsyncStreamCall::OnRead};
+  Op write_{this, &AsyncStreamCall::OnWrite};
+  Op finish_{this, &AsyncStreamCall::OnFinished};
+  Op done_{this, &AsyncStreamCall::OnDone};
 };
 
 }  // namespace internal
@@ -544,7 +644,10 @@ DiscoveryServiceImpl::DiscoveryServiceImpl(DtabHub* hub, const Authenticator* au
   }
 }
 
-DiscoveryServiceImpl::~DiscoveryServiceImpl() { hub_->UnsubscribeAll(this); }
+DiscoveryServiceImpl::~DiscoveryServiceImpl() {
+  StopQueues();
+  hub_->UnsubscribeAll(this);
+}
 
 void DiscoveryServiceImpl::OnDtab(DtabHub::Snapshot dtab) {
   std::shared_ptr<const EncodedResource> e = Encode(*dtab);
@@ -690,35 +793,96 @@ absl::Status DiscoveryServiceImpl::Admit() {
   return absl::OkStatus();
 }
 
-template <bool kDelta>
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::NewStream(
-    grpc::CallbackServerContext* ctx) {
-  if (absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(*ctx), Scope::kRead);
+absl::StatusOr<std::shared_ptr<DiscoveryStream>> DiscoveryServiceImpl::OpenStream(
+    const grpc::ServerContext& ctx, bool delta, int64_t* pushback_ms) {
+  *pushback_ms = 0;
+  if (absl::StatusOr<Identity> id = auth_->Authorize(AuthorizationOf(ctx), Scope::kRead);
       !id.ok()) {
-    return new internal::RejectedReactor(ctx, ToGrpcStatus(id.status()), 0);
+    return id.status();
   }
   if (absl::Status s = Admit(); !s.ok()) {
-    const int64_t pushback = s.code() == absl::StatusCode::kResourceExhausted
-                                 ? absl::ToInt64Milliseconds(options_.retry_pushback)
-                                 : 0;
-    return new internal::RejectedReactor(ctx, ToGrpcStatus(s), pushback);
+    if (s.code() == absl::StatusCode::kResourceExhausted) {
+      *pushback_ms = absl::ToInt64Milliseconds(options_.retry_pushback);
+    }
+    return s;
   }
-  auto stream = std::make_shared<DiscoveryStream>(this, kDelta, ctx->peer());
+  auto stream = std::make_shared<DiscoveryStream>(this, delta, ctx.peer());
+  absl::MutexLock lock(&mu_);
+  streams_[stream.get()] = stream;
+  return stream;
+}
+
+void DiscoveryServiceImpl::AddQueues(grpc::ServerBuilder* builder) {
+  absl::MutexLock lock(&queue_mu_);
+  for (int i = 0; i < std::max(1, options_.stream_queues); ++i) {
+    queues_.push_back(builder->AddCompletionQueue());
+  }
+}
+
+bool DiscoveryServiceImpl::RequestCall(grpc::ServerCompletionQueue* cq, bool delta) {
+  absl::MutexLock lock(&queue_mu_);  // orders this with the queues' Shutdown
+  if (queues_stopping_) {
+    return false;
+  }
+  internal::AsyncStreamCall::Request(this, cq, delta);
+  return true;
+}
+
+void DiscoveryServiceImpl::Start() {
+  // A few calls asked for ahead per method and queue, so that a burst of
+  // new streams does not wait for each to be asked for in turn.
+  constexpr int kRequestsAhead = 4;
+  std::vector<grpc::ServerCompletionQueue*> queues;
   {
-    absl::MutexLock lock(&mu_);
-    streams_[stream.get()] = stream;
+    absl::MutexLock lock(&queue_mu_);
+    for (const auto& q : queues_) {
+      queues.push_back(q.get());
+    }
   }
-  return new internal::StreamReactor(this, std::move(stream));
+  for (grpc::ServerCompletionQueue* cq : queues) {
+    for (int i = 0; i < kRequestsAhead; ++i) {
+      RequestCall(cq, false);
+      RequestCall(cq, true);
+    }
+  }
+  absl::MutexLock lock(&queue_mu_);
+  for (grpc::ServerCompletionQueue* cq : queues) {
+    queue_threads_.emplace_back([cq] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq->Next(&tag, &ok)) {
+        static_cast<internal::Tag*>(tag)->Proceed(ok);
+      }
+    });
+  }
 }
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::StreamDtabs(
-    grpc::CallbackServerContext* ctx) {
-  return NewStream<false>(ctx);
-}
-
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryServiceImpl::DeltaDtabs(
-    grpc::CallbackServerContext* ctx) {
-  return NewStream<true>(ctx);
+void DiscoveryServiceImpl::StopQueues() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (queues_stopping_) {
+      return;
+    }
+    queues_stopping_ = true;
+    for (const auto& q : queues_) {
+      q->Shutdown();
+    }
+    threads.swap(queue_threads_);
+  }
+  for (std::thread& t : threads) {
+    t.join();  // each returns once its queue is drained
+  }
+  if (threads.empty()) {  // never started: drain here
+    absl::MutexLock lock(&queue_mu_);
+    for (const auto& q : queues_) {
+      void* tag = nullptr;
+      bool ok = false;
+      while (q->Next(&tag, &ok)) {
+        static_cast<internal::Tag*>(tag)->Proceed(ok);
+      }
+    }
+  }
 }
 
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::GetRolloutStatus(

@@ -17,6 +17,15 @@
 // (burst `new_streams_burst`) new ones; past that a stream ends with
 // RESOURCE_EXHAUSTED and trailing metadata grpc-retry-pushback-ms.
 //
+// Transport: the two streaming methods run on gRPC's async API, spread over
+// `stream_queues` completion queues with a thread each; the unary methods
+// on the callback API. (The callback API puts every call of the server on
+// one queue, and Debian's libgrpc, built without NDEBUG, scans all of a
+// queue's outstanding operations on every completion: with 10,000 streams
+// that scan was a third of dtabd's CPU.) Wiring: RegisterService, then
+// AddQueues on the same builder, BuildAndStart, Start; after the server's
+// Shutdown, StopQueues (the destructor does it too).
+//
 // Thread-safety: thread-safe. Lock order: hub -> stream -> service (the
 // hub calls OnDtab, and so streams, under its lock; a stream may take the
 // service lock, never the hub's; the service calls streams without its
@@ -24,22 +33,29 @@
 #ifndef DTABD_SERVER_DISCOVERY_SERVICE_H_
 #define DTABD_SERVER_DISCOVERY_SERVICE_H_
 
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/support/byte_buffer.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dtabd/v1/discovery.grpc.pb.h"
 #include "server/auth.h"
 #include "server/dtab_hub.h"
 #include "server/executor.h"
+
+namespace grpc {
+class ServerBuilder;
+}  // namespace grpc
 
 namespace dtabd::server {
 
@@ -58,8 +74,8 @@ struct EncodedResource {
 };
 
 class DiscoveryServiceImpl final
-    : public v1::DiscoveryService::WithRawCallbackMethod_StreamDtabs<
-          v1::DiscoveryService::WithRawCallbackMethod_DeltaDtabs<
+    : public v1::DiscoveryService::WithRawMethod_StreamDtabs<
+          v1::DiscoveryService::WithRawMethod_DeltaDtabs<
               v1::DiscoveryService::WithCallbackMethod_GetRolloutStatus<
                   v1::DiscoveryService::WithCallbackMethod_ListSubscribers<
                       v1::DiscoveryService::Service>>>>,
@@ -73,6 +89,8 @@ class DiscoveryServiceImpl final
     // Threads that hand a new version to its streams. Publishing returns
     // once the version is queued, not after every stream got it.
     int fanout_threads = 2;
+    // Completion queues (one thread each) the streams are spread over.
+    int stream_queues = 4;
   };
 
   // Subscribes to every namespace of `hub`. `hub` and `auth` must outlive
@@ -80,10 +98,13 @@ class DiscoveryServiceImpl final
   DiscoveryServiceImpl(DtabHub* hub, const Authenticator* auth, Options options);
   ~DiscoveryServiceImpl() override;
 
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamDtabs(
-      grpc::CallbackServerContext* ctx) override;
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DeltaDtabs(
-      grpc::CallbackServerContext* ctx) override;
+  // Adds the streams' completion queues to `builder` (after RegisterService).
+  void AddQueues(grpc::ServerBuilder* builder) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // After BuildAndStart: asks for calls on every queue and starts its thread.
+  void Start() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // After the server's Shutdown: shuts the queues down, drains them and
+  // joins their threads. Idempotent.
+  void StopQueues() ABSL_LOCKS_EXCLUDED(queue_mu_);
   grpc::ServerUnaryReactor* GetRolloutStatus(grpc::CallbackServerContext* ctx,
                                              const v1::RolloutStatusRequest* req,
                                              v1::RolloutStatusResponse* resp) override;
@@ -107,11 +128,16 @@ class DiscoveryServiceImpl final
   void Unwatch(const std::string& name, internal::DiscoveryStream* s) ABSL_LOCKS_EXCLUDED(mu_);
   void WatchAll(const std::shared_ptr<internal::DiscoveryStream>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void Remove(internal::DiscoveryStream* s) ABSL_LOCKS_EXCLUDED(mu_);
+  // A call arrived on the async API: a new stream, or the error to end the
+  // call with (with its retry pushback in ms, 0: none).
+  absl::StatusOr<std::shared_ptr<internal::DiscoveryStream>> OpenStream(
+      const grpc::ServerContext& ctx, bool delta, int64_t* pushback_ms)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Asks `cq` for the next call of the method (delta or not) unless the
+  // queues are stopping. Returns whether it did.
+  bool RequestCall(grpc::ServerCompletionQueue* cq, bool delta) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
  private:
-  template <bool kDelta>
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewStream(
-      grpc::CallbackServerContext* ctx);
   // Admission control; returns the error to end a new stream with, or OK.
   absl::Status Admit() ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::shared_ptr<internal::DiscoveryStream>> Streams() const
@@ -135,6 +161,11 @@ class DiscoveryServiceImpl final
   // Token bucket for new streams.
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::Time refilled_at_ ABSL_GUARDED_BY(mu_);
+  // The streams' completion queues and their threads.
+  absl::Mutex queue_mu_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_ ABSL_GUARDED_BY(queue_mu_);
+  std::vector<std::thread> queue_threads_ ABSL_GUARDED_BY(queue_mu_);
+  bool queues_stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   // Declared last so it is destroyed (and drained) first, while the state
   // its tasks use is still alive.
   std::unique_ptr<Executor> fanout_;

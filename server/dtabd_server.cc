@@ -82,6 +82,9 @@ class DtabdServerImpl final : public DtabdServer {
     if (grpc_server_ != nullptr) {
       grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     }
+    if (discovery_service_ != nullptr) {
+      discovery_service_->StopQueues();  // after the server: no call is left
+    }
     if (http_server_ != nullptr) {
       http_server_->Shutdown();
     }
@@ -194,6 +197,7 @@ class DtabdServerImpl final : public DtabdServer {
     builder.AddListeningPort(o.grpc_addr, creds, &port);
     builder.RegisterService(dtab_service_.get());
     builder.RegisterService(discovery_service_.get());
+    discovery_service_->AddQueues(&builder);
     builder.RegisterService(health_.get());
     // Detect dead peers in seconds: ping idle connections, accept client
     // pings down to 10 s apart.
@@ -207,6 +211,7 @@ class DtabdServerImpl final : public DtabdServer {
       return absl::UnavailableError(
           absl::StrCat("--grpc-addr='", o.grpc_addr, "': cannot listen (address in use?)"));
     }
+    discovery_service_->Start();
     grpc_address_ = absl::StrCat(grpc_hp.host, ":", port);
     http_address_ = http_server_->address();
     admin_address_ = admin_server_->address();

@@ -17,7 +17,7 @@ namespace dtabd::server {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The call's `authorization` metadata ("Bearer TOKEN"), or "".
-std::string AuthorizationOf(const grpc::CallbackServerContext& ctx);
+std::string AuthorizationOf(const grpc::ServerContextBase& ctx);
 
 }  // namespace dtabd::server
 

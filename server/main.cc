@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/dtabd_server.h"
 
 namespace {
@@ -107,6 +108,12 @@ std::string ParseFlags(int argc, char** argv, dtabd::server::DtabdOptions* o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's abseil is built without NDEBUG, so every absl::Mutex (gRPC's
+  // included) records lock order in a global graph and aborts on a cycle.
+  // That is a test-time check (the in-process tests keep it); in the binary
+  // it costs a global lock per acquisition, as an NDEBUG build would not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
   dtabd::server::DtabdOptions o;
   if (std::string err = ParseFlags(argc, argv, &o); !err.empty()) {
     if (err == "help") {
