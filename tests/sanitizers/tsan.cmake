@@ -1,13 +1,15 @@
 # Included through CMAKE_PROJECT_INCLUDE by `make test-tsan` only (docs/RELIABILITY.md
 # "Sanitizers"). Every target created after this point links absl_sync_tsan_shim (TSan
-# annotations for Debian's uninstrumented absl::Mutex and friends; see that file), and every
-# executable exports the shim's symbols so that gRPC's and abseil's own calls reach it too.
+# annotations for Debian's uninstrumented absl::Mutex and friends, and for the tags gRPC's
+# completion queues hand between threads; see the two files), and every executable exports
+# the shims' symbols so that gRPC's and abseil's own calls reach them too.
 # gRPC's inline header code is left uninstrumented, as its libraries are (see the list).
 string(APPEND CMAKE_CXX_FLAGS " -fsanitize-ignorelist=${CMAKE_CURRENT_LIST_DIR}/tsan_ignorelist.txt")
 # The TSan runtime replaces operator new, as benchmarks/bench_util.cc does.
 set(DTABD_SKIP_MICROBENCHMARKS ON)
 find_package(absl CONFIG REQUIRED)
-add_library(dtabd_tsan_absl_shim STATIC ${CMAKE_CURRENT_LIST_DIR}/absl_sync_tsan_shim.cc)
+add_library(dtabd_tsan_absl_shim STATIC ${CMAKE_CURRENT_LIST_DIR}/absl_sync_tsan_shim.cc
+  ${CMAKE_CURRENT_LIST_DIR}/grpc_cq_tsan_shim.cc)
 target_link_libraries(dtabd_tsan_absl_shim PUBLIC absl::synchronization ${CMAKE_DL_LIBS})
 link_libraries(dtabd_tsan_absl_shim)
 string(APPEND CMAKE_EXE_LINKER_FLAGS
@@ -16,8 +18,14 @@ string(APPEND CMAKE_EXE_LINKER_FLAGS
   " -Wl,--export-dynamic-symbol=_ZNK4absl7debian312Notification*"
   " -Wl,--export-dynamic-symbol=_ZN4absl7debian312Notification*"
   " -Wl,--export-dynamic-symbol=_ZN4absl7debian315BlockingCounter*"
-  # Pull the shim into executables whose own objects use no absl synchronization.
-  " -Wl,--undefined=_ZN4absl7debian35Mutex4LockEv")
+  " -Wl,--export-dynamic-symbol=grpc_call_start_batch"
+  " -Wl,--export-dynamic-symbol=grpc_server_request_call"
+  " -Wl,--export-dynamic-symbol=grpc_server_request_registered_call"
+  " -Wl,--export-dynamic-symbol=grpc_completion_queue_next"
+  " -Wl,--export-dynamic-symbol=grpc_completion_queue_pluck"
+  # Pull both shims into executables whose own objects call neither.
+  " -Wl,--undefined=_ZN4absl7debian35Mutex4LockEv"
+  " -Wl,--undefined=grpc_completion_queue_next")
 
 # The shim's own check (a plain executable: exit 0, and no report in the log directory).
 find_package(Threads REQUIRED)
