@@ -90,7 +90,7 @@ class DiscoveryServiceImpl final
     // once the version is queued, not after every stream got it.
     int fanout_threads = 2;
     // Completion queues (one thread each) the streams are spread over.
-    int stream_queues = 4;
+    int stream_queues = 8;
   };
 
   // Subscribes to every namespace of `hub`. `hub` and `auth` must outlive
