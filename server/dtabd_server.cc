@@ -199,6 +199,10 @@ class DtabdServerImpl final : public DtabdServer {
     builder.RegisterService(discovery_service_.get());
     discovery_service_->AddQueues(&builder);
     builder.RegisterService(health_.get());
+    // gRPC binds with SO_REUSEPORT by default: a second dtabd on the same
+    // port would start and silently take half the connections, to another
+    // database. Refuse the port instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     // Detect dead peers in seconds: ping idle connections, accept client
     // pings down to 10 s apart.
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);

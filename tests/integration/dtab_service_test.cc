@@ -825,6 +825,21 @@ TEST(DtabdStartupTest, NonLoopbackAddressWithoutTokensIsRefused) {
               HasSubstr("--grpc-addr='0.0.0.0:0' is not a loopback address: without --tokens"));
 }
 
+// gRPC's default SO_REUSEPORT would let a second dtabd share the port (and
+// take half the connections, to another database).
+TEST(DtabdStartupTest, GrpcPortAlreadyServedIsRefused) {
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> first = DtabdProcess::Start();
+  ASSERT_TRUE(first.ok()) << first.status();
+  DtabdProcess::Options o;
+  o.extra_args = {"--grpc-addr", (*first)->grpc_address()};  // the last --grpc-addr wins
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> second = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("exited before serving (status 1)"));
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("--grpc-addr='", (*first)->grpc_address(),
+                                     "': cannot listen (address in use?)")));
+}
+
 TEST(DtabdStartupTest, MalformedTokensFileIsRefused) {
   DtabdProcess::Options o;
   o.tokens = "just-a-token\n";
