@@ -1,14 +1,20 @@
 #include "server/dtabd_server.h"
 
+#include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -50,6 +56,50 @@ bool IsLoopback(absl::string_view host) {
   host = absl::StripPrefix(absl::StripSuffix(host, "]"), "[");
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
+
+// An exclusive flock(2) on the database file, held for the server's life: a
+// second dtabd on the same file would commit writes that this one's
+// subscribers never hear of. The kernel drops it if the process dies. Must be
+// released only after SQLite has closed the file (closing any descriptor of
+// a file drops the process's fcntl locks on it, which SQLite uses).
+class DatabaseLock {
+ public:
+  DatabaseLock() = default;
+  DatabaseLock(DatabaseLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  DatabaseLock& operator=(DatabaseLock&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  ~DatabaseLock() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+
+  // Creates the file if missing (SQLite takes an empty file as a new database).
+  static absl::StatusOr<DatabaseLock> Acquire(const std::string& path) {
+    DatabaseLock lock;
+    lock.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock.fd_ < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--db='", path, "': cannot open: ", std::strerror(errno)));
+    }
+    if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "--db='", path,
+            "': in use by another dtabd (it holds the file's lock); stop it or choose "
+            "another --db"));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("--db='", path, "': cannot lock: ", std::strerror(errno)));
+    }
+    return lock;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -136,6 +186,9 @@ class DtabdServerImpl final : public DtabdServer {
               ec.message()));
         }
       }
+    }
+    if (o.db_path != ":memory:") {
+      DTABD_ASSIGN_OR_RETURN(db_lock_, DatabaseLock::Acquire(o.db_path));
     }
     storage::SqliteDtabStore::Options sopts;
     sopts.path = o.db_path;
@@ -234,7 +287,8 @@ class DtabdServerImpl final : public DtabdServer {
   }
 
   // Destroyed in reverse order: the gRPC server before the services it
-  // calls, the executor before the store it uses.
+  // calls, the executor before the store it uses, the store before the lock.
+  DatabaseLock db_lock_;
   std::unique_ptr<storage::SqliteDtabStore> store_;
   DtabHub hub_;
   std::unique_ptr<Authenticator> auth_;

@@ -20,7 +20,8 @@ constexpr char kUsage[] = R"(usage: dtabd [FLAGS]
 Stores versioned dtabs in SQLite and serves them over gRPC (dtabd.v1.DtabService,
 health, reflection), namerd's HTTP API and an admin port.
 
-  --db PATH            SQLite database (default var/dtabd.db; created if missing)
+  --db PATH            SQLite database (default var/dtabd.db; created if missing;
+                       locked: one dtabd per database)
   --sync normal|full   SQLite synchronous mode (default full: an acknowledged
                        write survives power loss)
   --grpc-addr H:P      gRPC listener (default 127.0.0.1:4321; port 0: any)

@@ -840,6 +840,28 @@ TEST(DtabdStartupTest, GrpcPortAlreadyServedIsRefused) {
                                      "': cannot listen (address in use?)")));
 }
 
+// A second dtabd on the same database would commit writes the first one's
+// subscribers never hear of.
+TEST(DtabdStartupTest, DatabaseInUseByAnotherDtabdIsRefused) {
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> first = DtabdProcess::Start();
+  ASSERT_TRUE(first.ok()) << first.status();
+  DtabdProcess::Options o;
+  o.extra_args = {"--db", (*first)->db_path()};  // the last --db wins
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> second = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("exited before serving (status 1)"));
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("--db='", (*first)->db_path(),
+                                     "': in use by another dtabd (it holds the file's lock)")));
+  // A killed dtabd leaves no stale lock behind: the kernel drops it.
+  ASSERT_TRUE((*first)->Signal(SIGKILL).ok());
+  ASSERT_TRUE((*first)->Wait(std::chrono::seconds(10)).ok());
+  DtabdProcess::Options again;
+  again.extra_args = {"--db", (*first)->db_path()};
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> third = DtabdProcess::Start(std::move(again));
+  EXPECT_TRUE(third.ok()) << third.status();
+}
+
 TEST(DtabdStartupTest, MalformedTokensFileIsRefused) {
   DtabdProcess::Options o;
   o.tokens = "just-a-token\n";
