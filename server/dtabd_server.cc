@@ -193,7 +193,13 @@ class DtabdServerImpl final : public DtabdServer {
     storage::SqliteDtabStore::Options sopts;
     sopts.path = o.db_path;
     sopts.synchronous_full = o.synchronous_full;
-    DTABD_ASSIGN_OR_RETURN(store_, storage::SqliteDtabStore::Open(sopts));
+    absl::StatusOr<std::unique_ptr<storage::SqliteDtabStore>> store =
+        storage::SqliteDtabStore::Open(sopts);
+    if (!store.ok()) {  // e.g. "file is not a database": say which file
+      return absl::Status(store.status().code(),
+                          absl::StrCat("--db='", o.db_path, "': ", store.status().message()));
+    }
+    store_ = *std::move(store);
     DTABD_RETURN_IF_ERROR(SeedHub());
 
     executor_ = std::make_unique<Executor>(o.storage_threads);

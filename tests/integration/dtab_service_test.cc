@@ -6,7 +6,10 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -860,6 +863,25 @@ TEST(DtabdStartupTest, DatabaseInUseByAnotherDtabdIsRefused) {
   again.extra_args = {"--db", (*first)->db_path()};
   absl::StatusOr<std::unique_ptr<DtabdProcess>> third = DtabdProcess::Start(std::move(again));
   EXPECT_TRUE(third.ok()) << third.status();
+}
+
+TEST(DtabdStartupTest, FileThatIsNotADatabaseIsRefusedNamingIt) {
+  const std::string path = ::testing::TempDir() + "/not-a-database.db";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << std::string(4096, '\x5a');  // not SQLite's header
+  }
+  DtabdProcess::Options o;
+  o.extra_args = {"--db", path};
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
+  EXPECT_THAT(p.status().message(),
+              HasSubstr(absl::StrCat("--db='", path, "': ")));
+  EXPECT_THAT(p.status().message(), HasSubstr("file is not a database"));
+  std::ifstream in(path, std::ios::binary);  // left as it was
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string(4096, '\x5a'));
+  std::remove(path.c_str());
 }
 
 TEST(DtabdStartupTest, MalformedTokensFileIsRefused) {
