@@ -29,7 +29,8 @@
 // Thread-safety: thread-safe. Lock order: hub -> stream -> service (the
 // hub calls OnDtab, and so streams, under its lock; a stream may take the
 // service lock, never the hub's; the service calls streams without its
-// lock).
+// lock). queue_mu_ is taken with no other lock held (a queue thread asks for
+// the next call before it opens the stream).
 #ifndef DTABD_SERVER_DISCOVERY_SERVICE_H_
 #define DTABD_SERVER_DISCOVERY_SERVICE_H_
 
