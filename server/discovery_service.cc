@@ -859,6 +859,7 @@ void DiscoveryServiceImpl::Start() {
 
 void DiscoveryServiceImpl::StopQueues() {
   std::vector<std::thread> threads;
+  std::vector<grpc::ServerCompletionQueue*> queues;
   {
     absl::MutexLock lock(&queue_mu_);
     if (queues_stopping_) {
@@ -867,15 +868,15 @@ void DiscoveryServiceImpl::StopQueues() {
     queues_stopping_ = true;
     for (const auto& q : queues_) {
       q->Shutdown();
+      queues.push_back(q.get());
     }
     threads.swap(queue_threads_);
   }
   for (std::thread& t : threads) {
     t.join();  // each returns once its queue is drained
   }
-  if (threads.empty()) {  // never started: drain here
-    absl::MutexLock lock(&queue_mu_);
-    for (const auto& q : queues_) {
+  if (threads.empty()) {  // never started: drain here (the queues live on in queues_)
+    for (grpc::ServerCompletionQueue* q : queues) {
       void* tag = nullptr;
       bool ok = false;
       while (q->Next(&tag, &ok)) {
