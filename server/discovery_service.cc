@@ -596,6 +596,15 @@ class AsyncStreamCall final : public StreamCall {
   Op done_{this, &AsyncStreamCall::OnDone};
 };
 
+// Runs the tags `cq` returns until it is shut down and drained.
+void RunQueue(grpc::ServerCompletionQueue* cq) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq->Next(&tag, &ok)) {
+    static_cast<Tag*>(tag)->Proceed(ok);
+  }
+}
+
 }  // namespace internal
 
 using internal::DiscoveryStream;
@@ -819,13 +828,11 @@ void DiscoveryServiceImpl::AddQueues(grpc::ServerBuilder* builder) {
   }
 }
 
-bool DiscoveryServiceImpl::RequestCall(grpc::ServerCompletionQueue* cq, bool delta) {
+void DiscoveryServiceImpl::RequestCall(grpc::ServerCompletionQueue* cq, bool delta) {
   absl::MutexLock lock(&queue_mu_);  // orders this with the queues' Shutdown
-  if (queues_stopping_) {
-    return false;
+  if (!queues_stopping_) {
+    internal::AsyncStreamCall::Request(this, cq, delta);
   }
-  internal::AsyncStreamCall::Request(this, cq, delta);
-  return true;
 }
 
 void DiscoveryServiceImpl::Start() {
@@ -847,13 +854,7 @@ void DiscoveryServiceImpl::Start() {
   }
   absl::MutexLock lock(&queue_mu_);
   for (grpc::ServerCompletionQueue* cq : queues) {
-    queue_threads_.emplace_back([cq] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (cq->Next(&tag, &ok)) {
-        static_cast<internal::Tag*>(tag)->Proceed(ok);
-      }
-    });
+    queue_threads_.emplace_back(internal::RunQueue, cq);
   }
 }
 
@@ -877,11 +878,7 @@ void DiscoveryServiceImpl::StopQueues() {
   }
   if (threads.empty()) {  // never started: drain here (the queues live on in queues_)
     for (grpc::ServerCompletionQueue* q : queues) {
-      void* tag = nullptr;
-      bool ok = false;
-      while (q->Next(&tag, &ok)) {
-        static_cast<internal::Tag*>(tag)->Proceed(ok);
-      }
+      internal::RunQueue(q);
     }
   }
 }

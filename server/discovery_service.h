@@ -135,8 +135,8 @@ class DiscoveryServiceImpl final
       const grpc::ServerContext& ctx, bool delta, int64_t* pushback_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Asks `cq` for the next call of the method (delta or not) unless the
-  // queues are stopping. Returns whether it did.
-  bool RequestCall(grpc::ServerCompletionQueue* cq, bool delta) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // queues are stopping.
+  void RequestCall(grpc::ServerCompletionQueue* cq, bool delta) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
  private:
   // Admission control; returns the error to end a new stream with, or OK.

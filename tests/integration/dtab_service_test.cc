@@ -809,23 +809,27 @@ TEST_F(DtabServiceTest, SigtermEndsWatchWithUnavailableAndExitsZero) {
 
 // --- Startup failures (and DtabdProcess reporting them) ----------------
 
+// Starts dtabd with `options` and expects it to exit with `exit_status`
+// before serving, its stderr holding `message`.
+void ExpectRefused(DtabdProcess::Options options, int exit_status, const std::string& message) {
+  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(options));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(p.status().message(),
+              HasSubstr(absl::StrCat("exited before serving (status ", exit_status, ")")));
+  EXPECT_THAT(p.status().message(), HasSubstr(message));
+}
+
 TEST(DtabdStartupTest, UnknownFlagExitsWithUsageError) {
   DtabdProcess::Options o;
   o.extra_args = {"--no-such-flag", "x"};
-  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
-  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 2)"));
-  EXPECT_THAT(p.status().message(), HasSubstr("unknown flag '--no-such-flag'"));
+  ExpectRefused(std::move(o), 2, "unknown flag '--no-such-flag'");
 }
 
 TEST(DtabdStartupTest, NonLoopbackAddressWithoutTokensIsRefused) {
   DtabdProcess::Options o;
   o.extra_args = {"--grpc-addr", "0.0.0.0:0"};  // the last --grpc-addr wins
-  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
-  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
-  EXPECT_THAT(p.status().message(),
-              HasSubstr("--grpc-addr='0.0.0.0:0' is not a loopback address: without --tokens"));
+  ExpectRefused(std::move(o), 1,
+                "--grpc-addr='0.0.0.0:0' is not a loopback address: without --tokens");
 }
 
 // gRPC's default SO_REUSEPORT would let a second dtabd share the port (and
@@ -835,12 +839,9 @@ TEST(DtabdStartupTest, GrpcPortAlreadyServedIsRefused) {
   ASSERT_TRUE(first.ok()) << first.status();
   DtabdProcess::Options o;
   o.extra_args = {"--grpc-addr", (*first)->grpc_address()};  // the last --grpc-addr wins
-  absl::StatusOr<std::unique_ptr<DtabdProcess>> second = DtabdProcess::Start(std::move(o));
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(second.status().message(), HasSubstr("exited before serving (status 1)"));
-  EXPECT_THAT(second.status().message(),
-              HasSubstr(absl::StrCat("--grpc-addr='", (*first)->grpc_address(),
-                                     "': cannot listen (address in use?)")));
+  ExpectRefused(std::move(o), 1,
+                absl::StrCat("--grpc-addr='", (*first)->grpc_address(),
+                             "': cannot listen (address in use?)"));
 }
 
 // A second dtabd on the same database would commit writes the first one's
@@ -850,12 +851,9 @@ TEST(DtabdStartupTest, DatabaseInUseByAnotherDtabdIsRefused) {
   ASSERT_TRUE(first.ok()) << first.status();
   DtabdProcess::Options o;
   o.extra_args = {"--db", (*first)->db_path()};  // the last --db wins
-  absl::StatusOr<std::unique_ptr<DtabdProcess>> second = DtabdProcess::Start(std::move(o));
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(second.status().message(), HasSubstr("exited before serving (status 1)"));
-  EXPECT_THAT(second.status().message(),
-              HasSubstr(absl::StrCat("--db='", (*first)->db_path(),
-                                     "': in use by another dtabd (it holds the file's lock)")));
+  ExpectRefused(std::move(o), 1,
+                absl::StrCat("--db='", (*first)->db_path(),
+                             "': in use by another dtabd (it holds the file's lock)"));
   // A killed dtabd leaves no stale lock behind: the kernel drops it.
   ASSERT_TRUE((*first)->Signal(SIGKILL).ok());
   ASSERT_TRUE((*first)->Wait(std::chrono::seconds(10)).ok());
@@ -876,8 +874,7 @@ TEST(DtabdStartupTest, FileThatIsNotADatabaseIsRefusedNamingIt) {
   absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
   EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
-  EXPECT_THAT(p.status().message(),
-              HasSubstr(absl::StrCat("--db='", path, "': ")));
+  EXPECT_THAT(p.status().message(), HasSubstr(absl::StrCat("--db='", path, "': ")));
   EXPECT_THAT(p.status().message(), HasSubstr("file is not a database"));
   std::ifstream in(path, std::ios::binary);  // left as it was
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string(4096, '\x5a'));
@@ -887,11 +884,7 @@ TEST(DtabdStartupTest, FileThatIsNotADatabaseIsRefusedNamingIt) {
 TEST(DtabdStartupTest, MalformedTokensFileIsRefused) {
   DtabdProcess::Options o;
   o.tokens = "just-a-token\n";
-  absl::StatusOr<std::unique_ptr<DtabdProcess>> p = DtabdProcess::Start(std::move(o));
-  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(p.status().message(), HasSubstr("exited before serving (status 1)"));
-  EXPECT_THAT(p.status().message(),
-              HasSubstr("tokens:1: expected 'TOKEN IDENTITY read|write', got 1 fields"));
+  ExpectRefused(std::move(o), 1, "tokens:1: expected 'TOKEN IDENTITY read|write', got 1 fields");
 }
 
 // --- Authentication ----------------------------------------------------

@@ -16,31 +16,23 @@
 //
 // Thread-safety: the lookups are function-local statics (thread-safe initialization).
 
-#include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "tests/sanitizers/real_symbol.h"
 
 namespace {
 
-// The library's definition of the symbol `mangled`; aborts when it is missing, so that a
-// different abseil (another inline namespace) fails loudly rather than silently unannotated.
+// The library's definition of the symbol `mangled` (see real_symbol.h).
 template <typename Fn>
 Fn Real(const char* mangled) {
-  void* f = dlsym(RTLD_NEXT, mangled);
-  if (f == nullptr) {
-    std::fprintf(stderr, "absl_sync_tsan_shim: %s not found: %s\n", mangled, dlerror());
-    std::abort();
-  }
-  return reinterpret_cast<Fn>(f);
+  return dtabd::tsan::RealSymbol<Fn>("absl_sync_tsan_shim", mangled);
 }
 
 // Mangled-name prefixes for abseil's inline namespace on Debian 12 (`absl::debian3`).

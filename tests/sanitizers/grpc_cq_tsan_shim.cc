@@ -17,25 +17,17 @@
 //
 // Thread-safety: the lookups are function-local statics (thread-safe initialization).
 
-#include <dlfcn.h>
 #include <grpc/grpc.h>
 #include <sanitizer/tsan_interface.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include "tests/sanitizers/real_symbol.h"
 
 namespace {
 
-// The library's definition of `name` (aborts if there is none: the shim is only called when
-// something linked libgrpc).
+// libgrpc's definition of `name` (only called when something linked libgrpc).
 template <typename Fn>
 Fn RealGrpc(const char* name) {
-  void* f = dlsym(RTLD_NEXT, name);
-  if (f == nullptr) {
-    std::fprintf(stderr, "grpc_cq_tsan_shim: %s not found: %s\n", name, dlerror());
-    std::abort();
-  }
-  return reinterpret_cast<Fn>(f);
+  return dtabd::tsan::RealSymbol<Fn>("grpc_cq_tsan_shim", name);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@ find_package(absl CONFIG REQUIRED)
 add_library(dtabd_tsan_absl_shim STATIC ${CMAKE_CURRENT_LIST_DIR}/absl_sync_tsan_shim.cc
   ${CMAKE_CURRENT_LIST_DIR}/grpc_cq_tsan_shim.cc)
 target_link_libraries(dtabd_tsan_absl_shim PUBLIC absl::synchronization ${CMAKE_DL_LIBS})
+target_include_directories(dtabd_tsan_absl_shim PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../..)
 link_libraries(dtabd_tsan_absl_shim)
 string(APPEND CMAKE_EXE_LINKER_FLAGS
   " -Wl,--export-dynamic-symbol=_ZN4absl7debian35Mutex*"
